@@ -1,0 +1,234 @@
+"""The task registry: the one place that reads ``config/<task>/model_description.json``.
+
+Every script (training, FLOP table, arithmetic intensity, inference) asks this module
+for tasks, so adding a task means adding one JSON file. A task JSON describes everything
+that differs between tasks: family, input size, classes, architecture, data location and
+training recipe. Unknown keys and unknown task names are errors that list what is valid.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+CONFIG_DIR = Path(__file__).resolve().parent
+REPO_ROOT = CONFIG_DIR.parent
+DESCRIPTION_FILE = "model_description.json"
+
+_TOP_KEYS = {"name", "family", "paper_id", "description", "input", "classes", "num_classes",
+             "model", "data", "train", "bench_name", "flop_key"}
+_TRAIN_KEYS = {"optimizer", "lr", "weight_decay", "batch_size", "epochs", "curriculum",
+               "step_lr", "distill_folded", "fold_overrides"}
+_CURRICULUM_KEYS = {"start_divisor", "step_divisor", "every"}
+FAMILIES = ("game", "noscope", "cifar")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+class TaskError(ValueError):
+    """A bad task name or task description; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Curriculum:
+    """Curriculum schedule (paper section 4): start with ``max(f, K // start_divisor)``
+    classes, add ``max(K // step_divisor, 1)`` every ``every`` epochs, in sorted class order."""
+    start_divisor: int = 10
+    step_divisor: int = 10
+    every: int = 60
+
+    def initial_classes(self, num_classes: int, fold: int) -> int:
+        return min(num_classes, max(fold, num_classes // self.start_divisor))
+
+    def classes_at(self, epoch: int, num_classes: int, fold: int) -> int:
+        """Number of active classes during ``epoch`` (0-based)."""
+        step = max(num_classes // self.step_divisor, 1)
+        return min(num_classes, self.initial_classes(num_classes, fold) + (epoch // self.every) * step)
+
+    def full_at(self, num_classes: int, fold: int) -> int:
+        """First epoch at which every class is active."""
+        missing = num_classes - self.initial_classes(num_classes, fold)
+        step = max(num_classes // self.step_divisor, 1)
+        return math.ceil(missing / step) * self.every
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """The training recipe of one (task, fold), after per-fold overrides were applied."""
+    optimizer: str
+    lr: float
+    weight_decay: float
+    batch_size: int
+    epochs: int
+    curriculum: Curriculum | None = None  # used for folded runs only
+    step_lr: tuple[int, float] | None = None  # (step_size, gamma)
+    distill_folded: bool = False  # folded runs learn from the f=1 model's logits
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of ``config/``; see ``config/<name>/model_description.json``."""
+    name: str
+    family: str
+    paper_id: str
+    description: str
+    in_channels: int
+    height: int
+    width: int
+    classes: tuple[str, ...]
+    arch: str
+    arch_args: dict[str, Any]
+    efficientnet_baseline: bool
+    data: dict[str, Any]
+    bench_name: str | None
+    flop_key: str | None
+    _train: dict[str, Any] = field(repr=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return (self.in_channels, self.height, self.width)
+
+    @property
+    def data_path(self) -> Path:
+        """Default data location, relative paths resolved against the repository root."""
+        p = Path(self.data["path"])
+        return p if p.is_absolute() else REPO_ROOT / p
+
+    def recipe(self, fold: int = 1) -> TrainRecipe:
+        """Training recipe for ``fold``: the task's recipe with its ``fold_overrides`` applied."""
+        check_fold(fold)
+        t = copy.deepcopy(self._train)
+        overrides = t.pop("fold_overrides", {}).get(str(fold), {})
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(t.get(key), dict):
+                t[key] = {**t[key], **value}
+            else:
+                t[key] = value
+        cur = t.pop("curriculum", None)
+        step = t.pop("step_lr", None)
+        return TrainRecipe(
+            curriculum=Curriculum(**cur) if cur else None,
+            step_lr=(int(step["step_size"]), float(step["gamma"])) if step else None,
+            **t,
+        )
+
+
+@dataclass(frozen=True)
+class BenchEntry:
+    """One model of the inference benchmark and FLOP table (the original's naming).
+
+    ``scaling`` is ``"fold"`` (original and FoldedCNNs) or ``"efficientnet"`` (the
+    compound-scaled baseline, which the original benchmarked as "fold 2").
+    """
+    name: str          # infer.py MODEL argument, e.g. game_lol/goldnumber-fraction
+    task: Task
+    scaling: str
+    flop_key: str      # key in config/model_map.json
+    csv_name: str      # "Model" column of run_inference.sh
+
+
+def _check_keys(where: str, got: dict, allowed: set[str]) -> None:
+    unknown = set(got) - allowed
+    if unknown:
+        raise TaskError(f"{where}: unknown key(s) {sorted(unknown)}; valid keys: {sorted(allowed)}")
+
+
+def _parse(path: Path) -> Task:
+    where = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise TaskError(f"{where}: not valid JSON ({exc}); fix the file") from None
+    _check_keys(where, raw, _TOP_KEYS)
+    _check_keys(where + " [train]", raw["train"], _TRAIN_KEYS)
+    if "curriculum" in raw["train"]:
+        _check_keys(where + " [train.curriculum]", raw["train"]["curriculum"], _CURRICULUM_KEYS)
+    if raw["family"] not in FAMILIES:
+        raise TaskError(f"{where}: family {raw['family']!r} is not one of {FAMILIES}")
+    if raw["train"]["optimizer"] not in OPTIMIZERS:
+        raise TaskError(f"{where}: optimizer {raw['train']['optimizer']!r} is not one of {OPTIMIZERS}")
+    if "classes" in raw:
+        classes = tuple(raw["classes"])
+        if list(classes) != sorted(set(classes)):
+            raise TaskError(f"{where}: 'classes' must be unique and sorted as strings "
+                            "(class folder order)")
+    else:  # data sets whose class names come from the archive (CIFAR): index names
+        classes = tuple(str(i) for i in range(int(raw["num_classes"])))
+    expected = path.parent.relative_to(CONFIG_DIR).as_posix()
+    if raw["name"] != expected:
+        raise TaskError(f"{where}: name {raw['name']!r} does not match its folder {expected!r}")
+    inp = raw["input"]
+    return Task(
+        name=raw["name"], family=raw["family"], paper_id=raw["paper_id"],
+        description=raw.get("description", ""),
+        in_channels=int(inp["channels"]), height=int(inp["height"]), width=int(inp["width"]),
+        classes=classes, arch=raw["model"]["arch"], arch_args=dict(raw["model"].get("args", {})),
+        efficientnet_baseline=bool(raw["model"].get("efficientnet_baseline", False)),
+        data=raw["data"], bench_name=raw.get("bench_name"), flop_key=raw.get("flop_key"),
+        _train=raw["train"],
+    )
+
+
+@lru_cache(maxsize=None)
+def _registry() -> dict[str, Task]:
+    tasks = {}
+    for path in sorted(CONFIG_DIR.rglob(DESCRIPTION_FILE)):
+        task = _parse(path)
+        tasks[task.name] = task
+    return tasks
+
+
+def task_names(family: str | None = None) -> list[str]:
+    """All task names (optionally of one family), in a stable order."""
+    if family is not None and family not in FAMILIES:
+        raise TaskError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
+    return [n for n, t in _registry().items() if family is None or t.family == family]
+
+
+def get_task(name: str | Task) -> Task:
+    """The task called ``name``; a one-line error listing valid names otherwise."""
+    if isinstance(name, Task):
+        return name
+    try:
+        return _registry()[name]
+    except KeyError:
+        raise TaskError(f"unknown task {name!r}; valid tasks: {', '.join(task_names())}") from None
+
+
+def check_fold(fold: int) -> int:
+    """Validate a fold factor (an integer >= 1)."""
+    if isinstance(fold, bool) or not isinstance(fold, int) or fold < 1:
+        raise TaskError(f"bad fold {fold!r}: the fold factor must be an integer >= 1 (1 = original CNN)")
+    return fold
+
+
+def bench_entries() -> list[BenchEntry]:
+    """Models of the inference benchmark, FLOP table and AI table, in the original's order:
+    game CNNs, NoScope CNNs, then the EfficientNet-style baselines of the game CNNs."""
+    out, effnet = [], []
+    for task in _registry().values():
+        if not task.bench_name:
+            continue
+        out.append(BenchEntry(task.bench_name, task, "fold", task.flop_key, task.flop_key))
+        if task.efficientnet_baseline:
+            key = "efficientnet-" + task.bench_name
+            effnet.append(BenchEntry(key, task, "efficientnet", key, task.flop_key))
+    order = {"game": 0, "noscope": 1}
+    out.sort(key=lambda e: order.get(e.task.family, 2))
+    return out + effnet
+
+
+def get_bench_entry(name: str) -> BenchEntry:
+    """The benchmark model called ``name`` (e.g. ``game_sot/timer3``, ``noscope_coral``)."""
+    entries = {e.name: e for e in bench_entries()}
+    if name not in entries:
+        raise TaskError(f"unknown model {name!r}; valid models: {', '.join(entries)}")
+    return entries[name]
