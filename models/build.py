@@ -1,0 +1,60 @@
+"""``build_model(task, fold)``: the one entry point that builds any model of any task.
+
+Training, ``infer.py``, ``flop_count.sh`` and ``ai.py`` all call it, so FLOPs, arithmetic
+intensity and throughput always describe the same network.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from config.tasks import Task, TaskError, check_fold, get_task
+
+from .game_cnn import EFFNET_DEPTH_RELEASED, GameCNN, efficientnet_game_cnn
+from .layers import FoldableNet
+from .noscope_cnn import NoScopeCNN
+from .resnet import ResNet18
+
+# Architecture name in a task JSON ("model": {"arch": ...}) -> constructor.
+ARCHITECTURES: dict[str, Callable[..., FoldableNet]] = {
+    "game_cnn": GameCNN,
+    "noscope_cnn": NoScopeCNN,
+    "resnet18": ResNet18,
+}
+SCALINGS = ("fold", "efficientnet")
+
+
+def build_model(task: str | Task, fold: int = 1, *, scaling: str = "fold",
+                channel_align: int = 1, pad_input: bool = False,
+                effnet_depth_divisor: float = EFFNET_DEPTH_RELEASED) -> FoldableNet:
+    """Build ``task``'s CNN with fold factor ``fold`` (1 = the original CNN).
+
+    scaling: ``"fold"`` (FoldedCNN) or ``"efficientnet"`` (the compound-scaled baseline,
+        game tasks only, never folded: ``fold`` must be 1).
+    channel_align: round every internal width up to a multiple of this (1 = paper widths).
+    pad_input: also zero-pad the ``f * C`` input channels up to a multiple of
+        ``channel_align`` (the model pads inputs that arrive unpadded).
+    """
+    task = get_task(task)
+    check_fold(fold)
+    if isinstance(channel_align, bool) or not isinstance(channel_align, int) or channel_align < 1:
+        raise TaskError(f"bad channel_align {channel_align!r}: use an integer >= 1 (1 = paper widths)")
+    if task.arch not in ARCHITECTURES:
+        raise TaskError(f"{task.name}: unknown arch {task.arch!r}; valid: {', '.join(ARCHITECTURES)}")
+    common = dict(image_channels=task.in_channels, channel_align=channel_align, pad_input=pad_input)
+    if scaling == "fold":
+        return ARCHITECTURES[task.arch](task.height, task.width, task.num_classes, fold,
+                                        **task.arch_args, **common)
+    if scaling == "efficientnet":
+        if not task.efficientnet_baseline:
+            raise TaskError(f"{task.name} has no EfficientNet-style baseline "
+                            "(only game-scraping tasks do)")
+        if fold != 1:
+            raise TaskError(f"the EfficientNet-style baseline is not folded: use fold 1, not {fold}")
+        return efficientnet_game_cnn(task.height, task.width, task.num_classes,
+                                     depth_divisor=effnet_depth_divisor, **task.arch_args, **common)
+    raise TaskError(f"unknown scaling {scaling!r}; valid: {', '.join(SCALINGS)}")
+
+
+def model_input_shape(model: FoldableNet) -> tuple[int, int, int]:
+    """(channels, H, W) of one model input: f stacked images (padded when asked)."""
+    return (model.in_channels, *model.input_size)

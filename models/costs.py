@@ -1,0 +1,74 @@
+"""Per-layer FLOPs and bytes for the paper's arithmetic-intensity model (section 2).
+
+For a conv layer with batch ``N``, output ``Ho x Wo``, channels ``Ci -> Co``, kernel
+``KH x KW`` and ``B`` bytes per element::
+
+    FLOPs = 2 * N*Ho*Wo * Co*(Ci/groups)*KH*KW
+    bytes = B * (input elements + weight elements + output elements)
+
+A linear layer is the 1x1 case. Activations, pooling and BatchNorm are taken as fused into
+the preceding layer and count nothing; biases are not counted (as in the paper).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    name: str
+    flops: int
+    in_elems: int
+    weight_elems: int
+    out_elems: int
+
+    def bytes(self, bytes_per_elt: int) -> int:
+        return bytes_per_elt * (self.in_elems + self.weight_elems + self.out_elems)
+
+
+def conv_cost(n: int, cin: int, hin: int, win: int, cout: int, hout: int, wout: int,
+              kh: int, kw: int, groups: int = 1, name: str = "conv") -> LayerCost:
+    """Cost of one conv layer (the paper's formula, real input/output element counts)."""
+    return LayerCost(name, 2 * n * hout * wout * cout * (cin // groups) * kh * kw,
+                     n * cin * hin * win, cout * (cin // groups) * kh * kw, n * cout * hout * wout)
+
+
+def linear_cost(n: int, fin: int, fout: int, name: str = "linear") -> LayerCost:
+    return LayerCost(name, 2 * n * fin * fout, n * fin, fin * fout, n * fout)
+
+
+def layer_costs(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> list[LayerCost]:
+    """Costs of every Conv2d and Linear of ``model`` for a batch of ``batch`` inputs.
+
+    Shapes come from one dry run with batch 1 on the CPU (costs scale linearly in N).
+    """
+    costs: list[LayerCost] = []
+
+    def hook(mod: nn.Module, args: tuple, out: torch.Tensor, name: str) -> None:
+        x = args[0]
+        if isinstance(mod, nn.Conv2d):
+            costs.append(conv_cost(batch, x.shape[1], x.shape[2], x.shape[3], out.shape[1],
+                                   out.shape[2], out.shape[3], *mod.kernel_size, mod.groups, name))
+        else:
+            costs.append(linear_cost(batch, mod.in_features, mod.out_features, name))
+
+    handles = [m.register_forward_hook(lambda mod, a, o, n=name: hook(mod, a, o, n))
+               for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape))
+        model.train(was_training)
+    finally:
+        for h in handles:
+            h.remove()
+    return costs
+
+
+def arithmetic_intensity(costs: list[LayerCost], bytes_per_elt: int = 2) -> float:
+    """Whole-CNN AI: sum of FLOPs over sum of bytes of its conv and linear layers."""
+    return sum(c.flops for c in costs) / sum(c.bytes(bytes_per_elt) for c in costs)
