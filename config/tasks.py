@@ -102,6 +102,14 @@ class Task:
         p = Path(self.data["path"])
         return p if p.is_absolute() else REPO_ROOT / p
 
+    def data_dir(self, data_root: str | Path | None = None) -> Path:
+        """Where this task's data lives: ``data_path``, or the same layout under ``data_root``,
+        which stands in for the repository's ``data/`` folder (``data/x/y`` -> ``data_root/x/y``)."""
+        if data_root is None:
+            return self.data_path
+        rel = Path(self.data["path"])
+        return Path(data_root) / (Path(*rel.parts[1:]) if rel.parts[:1] == ("data",) else rel)
+
     def recipe(self, fold: int = 1) -> TrainRecipe:
         """Training recipe for ``fold``: the task's recipe with its ``fold_overrides`` applied."""
         check_fold(fold)
