@@ -1,0 +1,480 @@
+#!/usr/bin/env python3
+"""Train ONE (task, fold) with the paper's recipe (PAPER_NOTES section 4); ``train.py`` runs many.
+
+Examples::
+
+    python3 fold_trainer.py lol/goldnumber-fraction 4 runs/v1/lol/goldnumber-fraction/fold4
+    python3 fold_trainer.py noscope-coral 2 runs/n1 --epochs 5 --device cpu
+    python3 fold_trainer.py lol/goldnumber-fraction 4 runs/x --eval-orders 10   # order agreement
+
+What a run does, per epoch: random groups of ``f`` training images (new groups every epoch;
+each batch trimmed to a multiple of ``f``), loss and top-1/top-5 per image after unfolding
+the logits; curriculum for folded runs whose recipe has one; MSE on the f=1 teacher's logits
+for distilled runs (CIFAR-10); then val and test evaluation on fixed, seeded groups; then
+``current.pth`` (model, optimizer, scheduler, epoch, best accuracy, history, RNG state),
+``best.pth`` when validation top-1 improves, ``stats.csv`` and one ``<metric>.txt`` per
+metric, each written atomically. Re-running the same command resumes after the last
+completed epoch; a finished run has ``done.json`` and is not retrained.
+
+Images are decoded once and kept as one uint8 tensor on the training device, so an epoch
+never touches the disk. On CUDA the whole training step (gather, augment, fold, forward,
+backward, optimizer) is captured in one CUDA graph and replayed, with bf16 autocast and
+channels_last: these CNNs are so small that launch overhead, not arithmetic, bounds a step.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from config.tasks import Task, TaskError, TrainRecipe, check_fold, get_task
+from datasets import DatasetError, ImageSet, augment, load_split, teacher_logits, to_float
+from models import FoldableNet, build_model, fold_images, unfold_logits
+from util.io import atomic_torch_save, atomic_write_json, atomic_write_text, device_name, provenance
+
+STATS_FIELDS = ["epoch", "classes", "train_loss", "train_top1", "train_top5", "val_loss", "val_top1",
+                "val_top5", "test_loss", "test_top1", "test_top5", "seconds"]
+EVAL_SEED = 1234  # fixed groups for val/test: the same in every epoch and every run
+
+
+class TrainError(RuntimeError):
+    """A user-facing training problem (corrupt checkpoint, missing teacher...); one line."""
+
+
+@dataclass
+class RunConfig:
+    """Everything one run needs; saved as ``config.json`` next to its checkpoints."""
+    task: str
+    fold: int
+    outdir: str
+    epochs: int | None = None          # None: the recipe's epochs
+    batch_size: int | None = None      # None: the recipe's batch (images, before trimming to f)
+    device: str = "auto"
+    channel_align: int = 1
+    seed: int = 0
+    data_root: str | None = None       # None: the task's default data path
+    teacher: str | None = None         # f=1 checkpoint for distillation
+    continue_from_file: str | None = None
+    eval_orders: int = 0
+    cuda_graph: bool = True
+    amp: str = "bf16"                  # autocast dtype on CUDA: bf16, fp16 or none
+    scale_curriculum: bool = True      # shrink the curriculum's period with --epochs
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainError("--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise TrainError(f"unknown device {name!r}; use auto, cpu or cuda[:N]")
+    return torch.device(name)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` with a one-line error for a corrupt file (left in place)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated/corrupt files
+        raise TrainError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}); "
+                         "delete it to restart that run, or restore it from a backup") from None
+
+
+def effective_recipe(task: Task, cfg: RunConfig) -> TrainRecipe:
+    """The task's recipe for ``cfg.fold`` with the command-line overrides applied."""
+    r = task.recipe(cfg.fold)
+    return TrainRecipe(r.optimizer, r.lr, r.weight_decay, cfg.batch_size or r.batch_size,
+                       cfg.epochs or r.epochs, r.curriculum, r.step_lr, r.distill_folded)
+
+
+def make_optimizer(model: torch.nn.Module, recipe: TrainRecipe, capturable: bool) -> torch.optim.Optimizer:
+    params = model.parameters()
+    lr = torch.tensor(recipe.lr) if capturable else recipe.lr
+    common = dict(lr=lr, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, capturable=capturable, **common)
+    if recipe.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, capturable=capturable, **common)
+    return torch.optim.SGD(params, momentum=0.9, **common)
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    k = min(k, logits.shape[1])
+    return (logits.topk(k, dim=1).indices == labels[:, None]).any(dim=1).sum()
+
+
+class FoldTrainer:
+    """Trains one (task, fold) run into ``cfg.outdir``; ``run()`` returns the result row."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.task = get_task(cfg.task)
+        self.fold = check_fold(cfg.fold)
+        self.out = Path(cfg.outdir)
+        self.device = resolve_device(cfg.device)
+        self.recipe = effective_recipe(self.task, cfg)
+        self.distill = self.recipe.distill_folded and self.fold > 1
+        self.cuda = self.device.type == "cuda"
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if self.cuda else None
+        # batch of images trimmed to a multiple of f (paper section 4)
+        self.batch = max(self.fold, self.recipe.batch_size - self.recipe.batch_size % self.fold)
+
+    # ---------------------------------------------------------------- data
+    def load_data(self) -> None:
+        root = self.task.data_dir(self.cfg.data_root) if self.cfg.data_root else None
+        splits = {s: load_split(self.task, s, root, fold=self.fold, progress=self.cfg.progress)
+                  for s in ("train", "val", "test")}
+        self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
+        # curriculum for folded runs only (paper section 4)
+        self.curriculum = self.recipe.curriculum if self.fold > 1 else None
+        self.gpu_images = self.train_set.images.to(self.device)
+        self.gpu_labels = self.train_set.labels.to(self.device)
+        self.teacher = None
+        if self.distill:
+            self.teacher = self._teacher_logits().to(self.device)
+
+    def _teacher_logits(self) -> torch.Tensor:
+        path = Path(self.cfg.teacher) if self.cfg.teacher else None
+        if path is None or not path.exists():
+            raise TrainError(f"{self.task.name} f={self.fold} is trained by distillation and needs the f=1 "
+                             f"model as teacher: train fold 1 first or pass --teacher PATH ({path} missing)")
+        ckpt = load_checkpoint(path)
+        teacher = build_model(self.task, 1, channel_align=ckpt.get("channel_align", 1))
+        teacher.load_state_dict(ckpt["model"])
+        return teacher_logits(teacher, self.train_set, self.task, self.device).float()
+
+    # ---------------------------------------------------------------- model
+    def build(self) -> None:
+        torch.manual_seed(self.cfg.seed)
+        self.model: FoldableNet = build_model(self.task, self.fold, channel_align=self.cfg.channel_align)
+        self.model.to(self.device)
+        if self.cuda:
+            self.model.to(memory_format=torch.channels_last)
+        self.use_graph = self.cuda and self.cfg.cuda_graph and self.recipe.step_lr is None
+        self.optimizer = make_optimizer(self.model, self.recipe, capturable=self.use_graph)
+        self.scheduler = (torch.optim.lr_scheduler.StepLR(self.optimizer, *self.recipe.step_lr)
+                          if self.recipe.step_lr else None)
+        self.start_epoch, self.best_val, self.best_epoch, self.history = 0, -1.0, -1, []
+        self.wall = 0.0
+
+    def resume(self) -> None:
+        src = self.out / "current.pth"
+        if not src.exists() and self.cfg.continue_from_file:
+            src = Path(self.cfg.continue_from_file)
+            if not src.exists():
+                raise TrainError(f"--continue_from_file {src} does not exist")
+        if not src.exists():
+            return
+        ckpt = load_checkpoint(src)
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if self.scheduler is not None and ckpt.get("scheduler"):
+                self.scheduler.load_state_dict(ckpt["scheduler"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise TrainError(f"checkpoint {src} does not match {self.task.name} f={self.fold} "
+                             f"({type(exc).__name__}); use another --outdir or delete it") from None
+        self.start_epoch = int(ckpt["epoch"])
+        self.best_val, self.best_epoch = float(ckpt["best_val"]), int(ckpt["best_epoch"])
+        self.history = list(ckpt.get("history", []))[: self.start_epoch]
+        self.wall = float(ckpt.get("wall_seconds", 0.0))
+        if "rng" in ckpt:
+            torch.set_rng_state(ckpt["rng"])
+        if self.cfg.progress:
+            print(f"[{self.task.name} f={self.fold}] resuming after epoch {self.start_epoch} from {src}")
+
+    # ---------------------------------------------------------------- steps
+    def _forward_loss(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image logits and loss of the images ``idx`` (a multiple of f)."""
+        x = augment(self.gpu_images.index_select(0, idx), self.task, gen)
+        x = fold_images(to_float(x, self.task), self.fold)
+        if self.cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None,
+                            cache_enabled=False):
+            logits = unfold_logits(self.model(x), self.fold).float()
+        if self.teacher is not None:
+            loss = F.mse_loss(logits, self.teacher.index_select(0, idx))
+        else:
+            loss = F.cross_entropy(logits, self.gpu_labels.index_select(0, idx))
+        return logits, loss
+
+    def _eager_step(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        self.optimizer.zero_grad(set_to_none=True)
+        logits, loss = self._forward_loss(idx, gen)
+        loss.backward()
+        self.optimizer.step()
+        return logits.detach(), loss.detach()
+
+    def _capture(self) -> None:
+        """Capture gather+augment+forward+backward+step for a fixed batch in one CUDA graph."""
+        self.static_idx = torch.zeros(self.batch, dtype=torch.long, device=self.device)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        params = [t.detach().clone() for t in self.model.state_dict().values()]
+        saved = {id(p): {k: v.clone() for k, v in st.items()} for p, st in self.optimizer.state.items()}
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm-up on a side stream, as CUDA graph capture requires
+                self._eager_step(self.static_idx, None)
+        torch.cuda.current_stream().wait_stream(side)
+        # Undo the warm-up IN PLACE: the graph must see the same tensors later steps update,
+        # and optimizer state created now (not inside capture) so replays do not re-zero it.
+        with torch.no_grad():
+            for t, v in zip(self.model.state_dict().values(), params):
+                t.copy_(v)
+            for p, st in self.optimizer.state.items():
+                for k, v in st.items():
+                    if isinstance(v, torch.Tensor):
+                        v.copy_(saved[id(p)][k]) if id(p) in saved else v.zero_()
+        self.graph = torch.cuda.CUDAGraph()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            logits, loss = self._forward_loss(self.static_idx, None)
+            loss.backward()
+            self.optimizer.step()
+        self.static_logits, self.static_loss = logits.detach(), loss.detach()
+
+    # ---------------------------------------------------------------- epochs
+    def curriculum_classes(self, epoch: int) -> int:
+        """Active classes at ``epoch``. A run shorter than the recipe (``--epochs``) follows
+        the recipe's schedule on a proportionally compressed time axis, so it still spends
+        the same share of training before every class is active."""
+        paper_epochs = self.task.recipe(self.fold).epochs
+        if self.cfg.scale_curriculum and self.recipe.epochs != paper_epochs:
+            epoch = epoch * paper_epochs // self.recipe.epochs
+        return self.curriculum.classes_at(epoch, self.task.num_classes, self.fold)
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.model.train()
+        data_idx = torch.arange(len(self.train_set))
+        classes = self.task.num_classes
+        if self.curriculum is not None:
+            classes = self.curriculum_classes(epoch)
+            data_idx = torch.nonzero(self.train_set.labels < classes).flatten()
+        gen = torch.Generator().manual_seed(self.cfg.seed * 100003 + epoch)  # new groups each epoch
+        order = data_idx[torch.randperm(len(data_idx), generator=gen)].to(self.device)
+        n_batches = len(order) // self.batch  # groups never straddle batches; the remainder is dropped
+        tail = (len(order) % self.batch) // self.fold * self.fold
+        aug_gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed * 7919 + epoch)
+        sums = torch.zeros(3, device=self.device)  # loss*n, top1, top5 (no host sync per step)
+        seen = 0
+        bar = tqdm(total=n_batches + (tail > 0), desc=f"Epoch {epoch}. train", leave=False,
+                   disable=not self.cfg.progress, dynamic_ncols=True)
+        for b in range(n_batches + (tail > 0)):
+            idx = order[b * self.batch: b * self.batch + (self.batch if b < n_batches else tail)]
+            if self.use_graph and len(idx) == self.batch:
+                self.static_idx.copy_(idx)
+                self.graph.replay()
+                logits, loss = self.static_logits, self.static_loss
+            else:
+                logits, loss = self._eager_step(idx, aug_gen)
+            labels = self.gpu_labels.index_select(0, idx)
+            sums += torch.stack([loss * len(idx), topk_correct(logits, labels, 1).float(),
+                                 topk_correct(logits, labels, 5).float()])
+            seen += len(idx)
+            bar.update()
+            if b % 100 == 0 or b == n_batches:  # a host sync; not every step
+                s = sums.tolist()
+                n = max(seen, 1)
+                bar.set_postfix_str(f"Top-1={s[1] / n:.4f}, Top-5={s[2] / n:.4f}, Loss={s[0] / n:.4f}")
+        bar.close()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        s = sums.tolist()
+        n = max(seen, 1)
+        return {"classes": classes, "train_loss": s[0] / n, "train_top1": 100 * s[1] / n,
+                "train_top5": 100 * s[2] / n}
+
+    @torch.no_grad()
+    def predict(self, data: ImageSet, within_group: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image logits (in ``data``'s order). Images are grouped by a fixed seeded
+        shuffle, the last group padded with blank images; ``within_group`` (a seed) permutes
+        the images inside every group, for the order-agreement check."""
+        self.model.eval()
+        n, f = len(data), self.fold
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(EVAL_SEED))
+        seq = torch.cat([order, torch.full((-n % f,), -1, dtype=torch.long)])  # -1 = padding
+        if within_group is not None:
+            g = torch.Generator().manual_seed(within_group)
+            groups = seq.view(-1, f)
+            perms = torch.stack([torch.randperm(f, generator=g) for _ in range(len(groups))])
+            seq = groups.gather(1, perms).flatten()
+        out = torch.empty(n, self.task.num_classes)
+        chunk = 4096 - 4096 % f
+        for start in range(0, len(seq), chunk):
+            part = seq[start:start + chunk]
+            valid = part >= 0
+            x = data.images.index_select(0, part.clamp(min=0)).to(self.device)
+            x[~valid.to(self.device)] = 0
+            x = fold_images(to_float(x, self.task), f)
+            if self.cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                logits = unfold_logits(self.model(x), f).float().cpu()
+            out[part[valid]] = logits[valid]
+        return out, data.labels
+
+    def evaluate(self, data: ImageSet) -> dict[str, float]:
+        logits, labels = self.predict(data)
+        n = max(len(labels), 1)
+        return {"loss": float(F.cross_entropy(logits, labels)) if len(labels) else 0.0,
+                "top1": 100 * float(topk_correct(logits, labels, 1)) / n,
+                "top5": 100 * float(topk_correct(logits, labels, 5)) / n}
+
+    def order_agreement(self, data: ImageSet, orders: int) -> float:
+        """Share (%) of images whose prediction is unchanged when the images inside each
+        group are permuted, averaged over ``orders`` random permutations (paper: 98.0-98.8%)."""
+        base = self.predict(data)[0].argmax(1)
+        agree = [float((self.predict(data, within_group=1000 + k)[0].argmax(1) == base).float().mean())
+                 for k in range(orders)]
+        return 100 * sum(agree) / max(len(agree), 1)
+
+    # ---------------------------------------------------------------- persistence
+    def _save(self, epoch: int) -> None:
+        ckpt = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                "epoch": epoch, "best_val": self.best_val, "best_epoch": self.best_epoch,
+                "history": self.history, "rng": torch.get_rng_state(), "wall_seconds": self.wall,
+                "task": self.task.name, "fold": self.fold, "channel_align": self.cfg.channel_align}
+        atomic_torch_save(ckpt, self.out / "current.pth")
+        self._write_stats()
+
+    def _write_stats(self) -> None:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=STATS_FIELDS, lineterminator="\n")
+        w.writeheader()
+        for row in self.history:
+            w.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
+        atomic_write_text(self.out / "stats.csv", buf.getvalue())
+        for key in STATS_FIELDS[2:-1]:  # one file per metric, one line per epoch (as the original)
+            atomic_write_text(self.out / f"{key}.txt", "".join(f"{r[key]:.4f}\n" for r in self.history))
+
+    def result_row(self) -> dict[str, Any]:
+        best = self.history[self.best_epoch] if self.best_epoch >= 0 else {}
+        return {"task": self.task.name, "fold": self.fold,
+                "best_val_top1": round(self.best_val, 4), "test_top1": round(best.get("test_top1", 0.0), 4),
+                "test_top5": round(best.get("test_top5", 0.0), 4), "best_epoch": self.best_epoch,
+                "epochs": len(self.history), "wall_seconds": round(self.wall, 1),
+                "device": device_name(str(self.device))}
+
+    # ---------------------------------------------------------------- main loop
+    def run(self) -> dict[str, Any]:
+        done = self.out / "done.json"
+        if done.exists():
+            result = json.loads(done.read_text())["result"]
+            if result["epochs"] >= self.recipe.epochs:
+                return result  # finished: never retrained
+            done.unlink()  # asked for more epochs than it has: continue from current.pth
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.out / "config.json", {"run": asdict(self.cfg), "recipe": asdict(self.recipe),
+                                                     "batch_images": self.batch, **provenance(str(self.device))})
+        self.build()
+        self.resume()
+        self.load_data()
+        if self.use_graph and self.start_epoch < self.recipe.epochs:
+            self._capture()
+        tag = f"[{self.task.name} f={self.fold}]"
+        for epoch in range(self.start_epoch, self.recipe.epochs):
+            t0 = time.perf_counter()
+            stats = self.train_epoch(epoch)
+            val, test = self.evaluate(self.val_set), self.evaluate(self.test_set)
+            seconds = time.perf_counter() - t0
+            self.wall += seconds
+            row = {"epoch": epoch, **stats, **{f"val_{k}": v for k, v in val.items()},
+                   **{f"test_{k}": v for k, v in test.items()}, "seconds": seconds}
+            self.history.append({k: row[k] for k in STATS_FIELDS})
+            # Only compare validation once every class is active: earlier epochs see fewer classes.
+            full = stats["classes"] == self.task.num_classes
+            if full and val["top1"] > self.best_val:
+                self.best_val, self.best_epoch = val["top1"], epoch
+                atomic_torch_save({"model": self.model.state_dict(), "epoch": epoch + 1, "val_top1": val["top1"],
+                                   "task": self.task.name, "fold": self.fold,
+                                   "channel_align": self.cfg.channel_align}, self.out / "best.pth")
+            self._save(epoch + 1)
+            if self.cfg.progress:
+                cur = (f" | curriculum {stats['classes']}/{self.task.num_classes} classes"
+                       if self.curriculum else "")
+                print(f"{tag} epoch {epoch}: train top1 {stats['train_top1']:.2f} loss {stats['train_loss']:.4f}"
+                      f" | val top1 {val['top1']:.2f} | test top1 {test['top1']:.2f} | {seconds:.1f}s{cur}",
+                      flush=True)
+        result = self.result_row()
+        if self.best_epoch < 0:
+            print(f"{tag} warning: no epoch trained on all classes; the curriculum needs more epochs", flush=True)
+        if self.cfg.eval_orders and self.fold > 1 and (self.out / "best.pth").exists():
+            self.model.load_state_dict(load_checkpoint(self.out / "best.pth")["model"])
+            result["order_agreement"] = round(self.order_agreement(self.test_set, self.cfg.eval_orders), 2)
+            print(f"{tag} predictions agree across {self.cfg.eval_orders} in-group orders: "
+                  f"{result['order_agreement']:.2f}%")
+        atomic_write_json(done, {"result": result})
+        return result
+
+
+def train_one(cfg: RunConfig) -> dict[str, Any]:
+    """Train (or resume, or just report a finished) run; returns its results row."""
+    return FoldTrainer(cfg).run()
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("task", help="task name from config/, e.g. lol/goldnumber-fraction")
+    p.add_argument("fold", type=int, help="fold factor f (1 = original CNN)")
+    p.add_argument("outdir", help="run folder (checkpoints, stats, config.json)")
+    add_run_options(p)
+    return p
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared with train.py."""
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    p.add_argument("--batch-size", type=int, default=None, help="override the recipe's batch (images)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    p.add_argument("--channel-align", type=int, default=1, help="round internal widths up to a multiple of this")
+    p.add_argument("--seed", type=int, default=0, help="seed of init, groups and augmentation")
+    p.add_argument("--data-root", default=None,
+                   help="folder that replaces the repository's data/ (e.g. data/game_data/... -> ROOT/game_data/...)")
+    p.add_argument("--eval-orders", type=int, default=0,
+                   help="after training, check prediction agreement under K in-group permutations")
+    p.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false",
+                   help="run training steps eagerly on CUDA")
+    p.add_argument("--amp", choices=["bf16", "fp16", "none"], default="bf16", help="autocast dtype on CUDA")
+    p.add_argument("--no-scale-curriculum", dest="scale_curriculum", action="store_false",
+                   help="keep the curriculum period even when --epochs shortens the run")
+    p.add_argument("--continue_from_file", default=None, help="start from this checkpoint (current.pth format)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="accepted for compatibility: data lives in memory, no loader workers are used")
+
+
+def main(args: argparse.Namespace) -> None:
+    if args.epochs is not None and args.epochs < 1 or args.batch_size is not None and args.batch_size < 1:
+        raise TrainError("--epochs and --batch-size must be >= 1")
+    cfg = RunConfig(task=args.task, fold=args.fold, outdir=args.outdir, epochs=args.epochs,
+                    batch_size=args.batch_size, device=args.device, channel_align=args.channel_align,
+                    seed=args.seed, data_root=args.data_root, eval_orders=args.eval_orders,
+                    cuda_graph=args.cuda_graph, amp=args.amp, scale_curriculum=args.scale_curriculum,
+                    continue_from_file=args.continue_from_file,
+                    teacher=str(Path(args.outdir).parent / "fold1" / "best.pth"))
+    print(train_one(cfg))
+
+
+USER_ERRORS = (TaskError, DatasetError, TrainError)
+
+if __name__ == "__main__":
+    try:
+        main(get_args_parser().parse_args())
+    except USER_ERRORS as exc:
+        sys.exit(f"error: {exc}")
+    except KeyboardInterrupt:
+        sys.exit("interrupted: the last completed epoch is saved; re-run the same command to resume")

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Train every (task, fold) pair of the paper, resumably; ``fold_trainer.py`` trains one.
+
+Examples::
+
+    python3 train.py runs/paper                                  # every task in config/ x folds 1 2 3 4
+    python3 train.py runs/v1 --tasks lol/goldnumber-fraction --folds 1 2 4
+    python3 train.py runs/v1 --tasks lol/goldnumber-fraction --synthetic   # make missing game data first
+    python3 train.py runs/quick --quick                          # small CPU smoke run, a few minutes
+    python3 train.py runs/paper                                  # again: resumes, skips finished runs
+
+Layout: ``SAVEDIR/<task>/fold<f>/`` holds ``current.pth``, ``best.pth``, ``stats.csv``,
+``<metric>.txt``, ``config.json`` (resolved settings, git commit, versions, device) and,
+once finished, ``done.json``. ``SAVEDIR/results.csv`` has one row per finished run and is
+rewritten (atomically) after each run, so it never holds duplicates.
+
+Folded runs of a task whose recipe distils (CIFAR-10) need the f=1 model as teacher:
+``model_files/cifar10/resnet18/best.pth`` when present, else this savedir's fold-1 run,
+which is then trained first.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from config.tasks import REPO_ROOT, TaskError, check_fold, get_task, task_names
+from fold_trainer import USER_ERRORS, RunConfig, TrainError, add_run_options, train_one
+from util.io import atomic_write_text
+
+RESULT_FIELDS = ["task", "fold", "best_val_top1", "test_top1", "test_top5", "best_epoch", "epochs",
+                 "wall_seconds", "device", "order_agreement"]
+TEACHER_FILES = REPO_ROOT / "model_files"
+# --quick: a small smoke run of the whole training path on a CPU.
+QUICK = {"tasks": ["lol/goldnumber-fraction", "noscope-coral"], "folds": [1, 2], "epochs": 4,
+         "game_scale": 0.02, "noscope_frames": 2400}
+
+
+def run_dir(savedir: Path, task: str, fold: int) -> Path:
+    return savedir / task / f"fold{fold}"
+
+
+def teacher_path(savedir: Path, task: str) -> Path:
+    shipped = TEACHER_FILES / task / get_task(task).arch / "best.pth"
+    return shipped if shipped.exists() else run_dir(savedir, task, 1) / "best.pth"
+
+
+def plan_runs(tasks: list[str], folds: list[int], savedir: Path) -> list[tuple[str, int]]:
+    """(task, fold) in training order: fold 1 first whenever a folded run distils from it."""
+    runs = []
+    for task in tasks:
+        need_teacher = any(f > 1 and get_task(task).recipe(f).distill_folded for f in folds)
+        task_folds = sorted(set(folds))
+        if need_teacher and 1 not in task_folds and not teacher_path(savedir, task).exists():
+            task_folds = [1] + task_folds
+        runs += [(task, f) for f in task_folds]
+    return runs
+
+
+def make_synthetic(task: str, data_root: str | None, scale: float, frames: int, seed: int) -> None:
+    """Generate the offline synthetic data of a game or NoScope task (other tasks: error)."""
+    t = get_task(task)
+    target = get_task(task).data_dir(data_root)
+    if t.family == "game":
+        game_root = target.parents[len(Path(t.name).parts) - 1]  # strip <game>/<task>
+        cmd = [sys.executable, "util/make_game_data.py", str(game_root), "--tasks", t.name,
+               "--scale", str(scale), "--seed", str(seed)]
+        _run_tool(cmd)
+    elif t.family == "noscope":
+        name = t.name.split("-", 1)[1]
+        work = target.parent / f".{target.name}-work"
+        video, labels, frames_dir = work / f"{name}.mp4", work / f"{name}.csv", work / "frames"
+        _run_tool([sys.executable, "util/make_noscope_video.py", name, str(video), str(labels),
+                   "--frames", str(frames), "--seed", str(seed)])
+        _run_tool([sys.executable, "util/noscope_video_save.py", str(video), str(frames_dir)])
+        _run_tool([sys.executable, "util/noscope_split.py", name, str(target), "--infile", str(labels),
+                   "--indir", str(frames_dir), "--print_stats"])
+    else:
+        raise TrainError(f"{task}: no synthetic data exists for this task; see data/README.md")
+
+
+def _run_tool(cmd: list[str]) -> None:
+    print("+", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, cwd=REPO_ROOT)
+    if proc.returncode:
+        raise TrainError(f"data tool failed (exit {proc.returncode}): {' '.join(cmd)}")
+
+
+def has_data(task: str, data_root: str | None) -> bool:
+    t = get_task(task)
+    if t.data["source"] != "image_folder":
+        return True  # archive-based sets (CIFAR) report what is missing themselves
+    root = get_task(task).data_dir(data_root)
+    return all((root / s).is_dir() for s in ("train", "val", "test"))
+
+
+def ensure_data(task: str, args: argparse.Namespace) -> None:
+    """Missing game/NoScope data: generate it with --synthetic, offer it on a terminal, else explain."""
+    if has_data(task, args.data_root):
+        return
+    fam = get_task(task).family
+    if fam not in ("game", "noscope"):
+        return
+    ok = args.synthetic
+    if not ok and sys.stdin.isatty():
+        reply = input(f"No data for {task} under {get_task(task).data_dir(args.data_root)}. "
+                      "Generate the synthetic set now? [y/N] ")
+        ok = reply.strip().lower() in ("y", "yes")
+    if not ok:
+        raise TrainError(f"no data for {task} under {get_task(task).data_dir(args.data_root)}: pass --synthetic "
+                         "to generate the offline synthetic set, or see data/README.md for the real data")
+    make_synthetic(task, args.data_root, args.synthetic_scale, args.noscope_frames, args.seed)
+
+
+def collect_results(savedir: Path) -> list[dict[str, Any]]:
+    rows = []
+    for done in sorted(savedir.rglob("done.json")):
+        rows.append(json.loads(done.read_text())["result"])
+    rows.sort(key=lambda r: (r["task"], r["fold"]))
+    return rows
+
+
+def write_results(savedir: Path) -> list[dict[str, Any]]:
+    rows = collect_results(savedir)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=RESULT_FIELDS, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(savedir / "results.csv", buf.getvalue())
+    return rows
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """Test top-1 at the best-validation epoch: folded vs original, per task."""
+    by_task: dict[str, dict[int, dict]] = {}
+    for r in rows:
+        by_task.setdefault(r["task"], {})[int(r["fold"])] = r
+    folds = sorted({f for t in by_task.values() for f in t})
+    head = f"{'task':32s}" + "".join(f"{'f=' + str(f):>16s}" for f in folds)
+    lines = [head, "-" * len(head)]
+    for task, runs in by_task.items():
+        base = runs.get(1, {}).get("test_top1")
+        cells = []
+        for f in folds:
+            r = runs.get(f)
+            if r is None:
+                cells.append(f"{'-':>16s}")
+            elif f == 1 or base is None:
+                cells.append(f"{r['test_top1']:>15.2f}%")
+            else:
+                cells.append(f"{r['test_top1']:>7.2f}% ({r['test_top1'] - base:+.1f})")
+        lines.append(f"{task:32s}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("savedir", help="output folder; re-running with the same folder resumes")
+    p.add_argument("--tasks", nargs="+", default=None, help="task names (default: every task in config/)")
+    p.add_argument("--folds", nargs="+", type=int, default=[1, 2, 3, 4], help="fold factors (default 1 2 3 4)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="generate missing game-scraping / NoScope data with the offline synthetic tools")
+    p.add_argument("--synthetic-scale", type=float, default=1.0,
+                   help="image-count scale of generated game data (1.0 = the paper's counts)")
+    p.add_argument("--noscope-frames", type=int, default=20000, help="frames of a generated NoScope video")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {', '.join(QUICK['tasks'])}, folds {QUICK['folds']}, {QUICK['epochs']} epochs, "
+                        "small synthetic data under SAVEDIR/data")
+    add_run_options(p)
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    savedir = Path(args.savedir)
+    if args.quick:
+        args.tasks = args.tasks or QUICK["tasks"]
+        args.folds = QUICK["folds"] if args.folds == [1, 2, 3, 4] else args.folds
+        args.epochs = args.epochs or QUICK["epochs"]
+        args.synthetic = True
+        args.synthetic_scale = QUICK["game_scale"] if args.synthetic_scale == 1.0 else args.synthetic_scale
+        args.noscope_frames = QUICK["noscope_frames"] if args.noscope_frames == 20000 else args.noscope_frames
+        args.data_root = args.data_root or str(savedir / "data")
+    tasks = args.tasks or task_names()
+    for t in tasks:
+        get_task(t)  # unknown names: one line listing the valid ones
+    for f in args.folds:
+        check_fold(f)
+    if args.epochs is not None and args.epochs < 1:
+        raise TrainError("--epochs must be >= 1")
+    runs = plan_runs(tasks, args.folds, savedir)
+    failures: list[str] = []
+    print(f"{len(runs)} runs: " + ", ".join(f"{t} f={f}" for t, f in runs), flush=True)
+    for task, fold in runs:
+        try:
+            ensure_data(task, args)
+            cfg = RunConfig(task=task, fold=fold, outdir=str(run_dir(savedir, task, fold)), epochs=args.epochs,
+                            batch_size=args.batch_size, device=args.device, channel_align=args.channel_align,
+                            seed=args.seed, data_root=args.data_root, teacher=str(teacher_path(savedir, task)),
+                            continue_from_file=args.continue_from_file, eval_orders=args.eval_orders,
+                            cuda_graph=args.cuda_graph, amp=args.amp, scale_curriculum=args.scale_curriculum)
+            train_one(cfg)
+        except USER_ERRORS as exc:
+            failures.append(f"{task} f={fold}: {exc}")
+            print(f"error: {task} f={fold}: {exc}", file=sys.stderr, flush=True)
+        write_results(savedir)
+    rows = write_results(savedir)
+    if rows:
+        print("\nTest top-1 at the best validation epoch (difference to f=1):")
+        print(summary_table(rows))
+        print(f"\nresults: {savedir / 'results.csv'}")
+    if failures:
+        print(f"\n{len(failures)} run(s) failed:", *failures, sep="\n  ", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except USER_ERRORS as exc:
+        sys.exit(f"error: {exc}")
+    except KeyboardInterrupt:
+        sys.exit("\ninterrupted: completed epochs are saved; re-run the same command to resume")
