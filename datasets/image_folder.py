@@ -117,6 +117,7 @@ def _write_cache(path: Path, fp: str, images: torch.Tensor, labels: torch.Tensor
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         os.close(fd)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is as readable as the data
         try:
             torch.save({"fingerprint": fp, "images": images, "labels": labels}, tmp)
             os.replace(tmp, path)

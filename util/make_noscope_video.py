@@ -151,7 +151,7 @@ def main(args: argparse.Namespace) -> dict:
         raise ValueError(f"--frames {args.frames}: need at least 16 frames (the video is cut into chunks)")
     if args.name not in SCENES:
         raise ValueError(f"no synthetic scene for {args.name!r}; scenes: {', '.join(SCENES)}")
-    w, h = args.size
+    w, h = args.resolution
     args.video.parent.mkdir(parents=True, exist_ok=True)
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     tmp_video, tmp_csv = _tmp_sibling(args.video), _tmp_sibling(args.csv)
@@ -190,8 +190,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("video", type=Path, help="output video (.mp4, codec mp4v)")
     p.add_argument("csv", type=Path, help="output label CSV (NoScope format)")
     p.add_argument("--frames", type=int, default=4000, help="number of frames (default 4000, ~2 min at 30 fps)")
-    p.add_argument("--size", type=int, nargs=2, default=(320, 240), metavar=("W", "H"),
-                   help="frame size in pixels (default 320 240)")
+    p.add_argument("--resolution", type=int, nargs=2, default=(320, 240), metavar=("W", "H"),
+                   help="video resolution, width then height (default 320 240)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same video (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p

@@ -142,9 +142,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", choices=[n.removeprefix("noscope-") for n in task_names("noscope")],
                    help="NoScope task; its object and chunking come from config/noscope-<name>/")
-    p.add_argument("out_dir", type=Path, help="output folder (training default: data/noscope-<name>-subset)")
-    p.add_argument("--infile", type=Path, required=True, help="label CSV (frame,object_name,...)")
-    p.add_argument("--indir", type=Path, required=True, help="folder of <frame_no>.png frames")
+    p.add_argument("out_dir", type=Path, metavar="OUTDIR", help="output folder (training default: data/noscope-<name>-subset)")
+    p.add_argument("--infile", type=Path, required=True, metavar="LABELS.csv", help="label CSV (frame,object_name,...)")
+    p.add_argument("--indir", type=Path, required=True, metavar="FRAMES_DIR", help="folder of <frame_no>.png frames")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--print_stats", action="store_true", help="print the fraction of positive frames per split")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

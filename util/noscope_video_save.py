@@ -101,8 +101,8 @@ def save_frames(video: Path, out_dir: Path, start: int = 0, end: int | None = No
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("video", type=Path, help="input video file")
-    p.add_argument("frames_dir", type=Path, help="output folder for <frame_no>.png")
+    p.add_argument("video", type=Path, metavar="VIDEO", help="input video file")
+    p.add_argument("frames_dir", type=Path, metavar="FRAMES_DIR", help="output folder for <frame_no>.png")
     p.add_argument("--start", type=int, default=0, help="first frame to save (default 0)")
     p.add_argument("--end", type=int, default=None, help="stop before this frame (default: end of video)")
     p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
