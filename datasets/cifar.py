@@ -1,0 +1,86 @@
+"""CIFAR-10 / CIFAR-100 through torchvision's loaders, never downloading.
+
+The validation split (paper section 4) is carved from the official training set by a
+fixed seeded permutation: ``ceil(validation_images / f) * f`` images (5000 rounded up to a
+multiple of the fold factor), so every fold's validation set holds whole folded inputs and
+the sets of different folds are nested. The rest is the training split; the test split is
+the official test set. A downloaded ``cifar-*-python.tar.gz`` is extracted in place once.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+import torch
+from torchvision import datasets as tv_datasets
+
+from config.tasks import Task
+
+from .errors import DatasetError
+from .image_set import how_to_get
+
+# task.data["source"] -> torchvision class (which knows the archive's file names)
+ARCHIVES = {"cifar10": tv_datasets.CIFAR10, "cifar100": tv_datasets.CIFAR100}
+SPLIT_SEED = 20210718  # fixed: the train/val split must not change between runs
+
+
+def validation_size(task: Task, fold: int = 1, val_images: int | None = None) -> int:
+    """Images in the validation split: the task's count rounded up to a multiple of ``fold``."""
+    n = task.data.get("validation_images", 5000) if val_images is None else val_images
+    return math.ceil(n / fold) * fold
+
+
+def split_indices(n_total: int, n_val: int, seed: int = SPLIT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, val) indices into the official training set, each sorted."""
+    perm = torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def _extract_if_needed(cls: type, root: Path, task: Task) -> None:
+    folder, archive = root / cls.base_folder, root / cls.filename
+    if folder.is_dir():
+        return
+    hint = how_to_get(task, root, archive=cls.filename, folder=cls.base_folder)
+    if not archive.is_file():
+        raise DatasetError(f"{task.paper_id} not found under {root}: {hint}")
+    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        if not (tmp / cls.base_folder).is_dir():
+            raise DatasetError(f"{archive} does not contain {cls.base_folder}/: {hint}")
+        (tmp / cls.base_folder).rename(folder)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DatasetError(f"cannot extract {archive} ({exc}); re-download it: {hint}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_cifar(task: Task, split: str, root: Path, *, fold: int = 1,
+               val_images: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images uint8 (N, 3, 32, 32), labels int64 (N,)) of one CIFAR split."""
+    cls = ARCHIVES[task.data["source"]]
+    _extract_if_needed(cls, root, task)
+    try:
+        ds = cls(root=str(root), train=split != "test", download=False)
+    except (RuntimeError, OSError, EOFError, KeyError, ValueError) as exc:
+        hint = how_to_get(task, root, archive=cls.filename, folder=cls.base_folder)
+        raise DatasetError(f"{task.paper_id} under {root / cls.base_folder} is incomplete or corrupted "
+                           f"({str(exc).split('.')[0]}); delete it and {hint}") from None
+    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    labels = torch.as_tensor(ds.targets, dtype=torch.int64)
+    if labels.numel() and int(labels.max()) >= task.num_classes:
+        raise DatasetError(f"{root / cls.base_folder} has label {int(labels.max())} but {task.name} has "
+                           f"{task.num_classes} classes; is this the right archive?")
+    if split == "test":
+        return images, labels
+    n_val = validation_size(task, fold, val_images)
+    if not 0 < n_val < len(labels):
+        raise DatasetError(f"validation split of {n_val} images does not fit a training set of "
+                           f"{len(labels)}; lower validation_images")
+    train_idx, val_idx = split_indices(len(labels), n_val)
+    idx = train_idx if split == "train" else val_idx
+    return images[idx].contiguous(), labels[idx].contiguous()
