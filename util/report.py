@@ -73,7 +73,8 @@ def accuracy_section(train: pd.DataFrame) -> str:
         p1 = paper_accuracy(r.task, 1) if task else None
         drop_paper = paper - p1 if r.fold > 1 and paper is not None and p1 is not None else None
         note = ""
-        if recipe and r.epochs < SHORT_RUN * recipe:
+        epochs = DASH if pd.isna(r.epochs) else int(r.epochs)
+        if recipe and not pd.isna(r.epochs) and r.epochs < SHORT_RUN * recipe:
             note = f"short run: {int(r.epochs)} of {recipe} epochs"
         if task is None:
             note = "not a task of config/ (no paper number)"
@@ -82,7 +83,7 @@ def accuracy_section(train: pd.DataFrame) -> str:
                      f"{fmt_signed(drop_ours)} / {fmt_signed(drop_paper)}" if r.fold > 1 else DASH,
                      fmt(r.best_val_top1), fmt(r.test_top5),
                      DASH if pd.isna(r.best_epoch) else int(r.best_epoch),
-                     f"{int(r.epochs)} / {recipe if recipe else DASH}", _hms(r.wall_seconds), note])
+                     f"{epochs} / {recipe if recipe else DASH}", _hms(r.wall_seconds), note])
         if note.startswith("short"):
             notes.append(r)
     devices = ", ".join(sorted({str(d) for d in train["device"].fillna("?")}))

@@ -60,10 +60,8 @@ def task_order(name: str) -> tuple[int, str]:
 def load_training(savedir: Path) -> pd.DataFrame:
     """``SAVEDIR/results.csv`` sorted by task (registry order) and fold."""
     path = Path(savedir) / "results.csv"
-    if not Path(savedir).is_dir():
-        raise ReportError(f"{savedir} does not exist; run `python3 train.py {savedir}` first")
     if not path.is_file():
-        raise ReportError(f"{savedir} is not a training output folder (no results.csv): "
+        raise ReportError(f"{savedir} is not a training output folder (no {path}): "
                           f"run `python3 train.py {savedir}` first")
     df = _read_csv(path, TRAIN_COLUMNS, "it must be the results.csv written by train.py")
     for col in ("fold", "best_epoch", "epochs"):
