@@ -165,3 +165,13 @@ def test_report_errors(tmp_path):
                           "bad.csv", "Throughput")
     (save / "results.csv").write_text("task,fold\nx,1\n")
     assert_one_line_error(run_cli("util/report.py", str(save)), "results.csv", "test_top1")
+
+
+def test_fold_figure(tmp_path):
+    out = tmp_path / "fold3.png"
+    proc = run_cli("util/draw_fold_figure.py", "--fold", "3", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20000
+    assert_one_line_error(run_cli("util/draw_fold_figure.py", "--fold", "9", "--out", str(out)),
+                          "--fold 9")
+    assert (Path(__file__).resolve().parent.parent / "util" / "fold.png").is_file()
