@@ -68,7 +68,8 @@ def paper_speedup(task_name: str, fold: int) -> float | None:
     """The paper's throughput speedup of the FoldedCNN over the original (V100, TensorRT, FP16,
     batch 1024); 1.0 for ``fold == 1`` when the paper reports the task at all."""
     if check_fold(fold) == 1:
-        return 1.0 if paper_entry(task_name) and paper_entry(task_name).get("speedup") else None
+        entry = paper_entry(task_name)
+        return 1.0 if entry and entry.get("speedup") else None
     return _per_fold(task_name, fold, "speedup")
 
 

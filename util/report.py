@@ -182,9 +182,9 @@ def provenance_section(savedir: Path, train: pd.DataFrame, results: Path | None,
     return "\n".join(out)
 
 
-def build_report(args: argparse.Namespace, fig_dir: Path, rel: str, argv: list[str]) -> str:
+def build_report(args: argparse.Namespace, train: pd.DataFrame, fig_dir: Path, rel: str,
+                 argv: list[str]) -> str:
     savedir = Path(args.savedir)
-    train = load_training(savedir)
     infer = None
     results = Path(args.results) if args.results else None
     if results is not None and results.is_file():
@@ -242,12 +242,12 @@ def main(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     out = Path(args.out) if args.out else Path(args.savedir) / "report.md"
     if out.suffix.lower() != ".md":
         raise ReportError(f"--out {out} must end in .md (the report is Markdown)")
-    load_training(Path(args.savedir))  # fail fast with the one-line error before any writing
+    train = load_training(Path(args.savedir))  # before any writing: a one-line error if absent
     out.parent.mkdir(parents=True, exist_ok=True)
     fig_name = out.stem + "_files"
     tmp = Path(tempfile.mkdtemp(prefix=f".{fig_name}.", dir=out.parent))
     try:
-        text = build_report(args, tmp, fig_name, sys.argv[1:] if argv is None else argv)
+        text = build_report(args, train, tmp, fig_name, sys.argv[1:] if argv is None else argv)
         _swap_dir(tmp, out.parent / fig_name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

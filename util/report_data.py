@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from config.tasks import Task, TaskError, bench_entries, get_task, task_names
+from config.tasks import FAMILIES, Task, TaskError, bench_entries, get_task, task_names
 
 TRAIN_COLUMNS = ["task", "fold", "best_val_top1", "test_top1", "test_top5", "best_epoch",
                  "epochs", "wall_seconds", "device"]
@@ -53,8 +53,7 @@ def task_order(name: str) -> tuple[int, str]:
     if name not in names:
         return (len(names), name)
     t = get_task(name)
-    family = {"game": 0, "noscope": 1, "cifar": 2}.get(t.family, 3)
-    return (family, t.paper_id.rjust(12))
+    return (FAMILIES.index(t.family), t.paper_id.rjust(12))
 
 
 def load_training(savedir: Path) -> pd.DataFrame:
