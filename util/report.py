@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Write a Markdown report that puts one run of this repository next to the paper.
+
+It reads what ``python3 train.py SAVEDIR`` wrote (``SAVEDIR/results.csv``, per-run
+``stats.csv`` and ``config.json``) and, optionally, the CSV of ``./run_inference.sh``, and
+compares them with the paper's tables (``config/paper_results.json``, Kosaian et al., ICML
+2021). Sections: accuracy per task and fold; training curves (PNG); inference throughput,
+speedup, FLOPs/sec and utilization (medians over trials); arithmetic intensity (``ai.py``);
+the commands and versions that produced the numbers.
+
+Examples::
+
+    python3 util/report.py runs                               # -> runs/report.md
+    python3 util/report.py runs --results results.csv         # with the inference benchmark
+    python3 util/report.py runs --results results.csv --out report/report.md \\
+        --command "./run_inference.sh results.csv"            # note how the CSV was made
+
+Figures go to a folder beside the report named after it (``runs/report_files/``); the
+report and the folder are replaced atomically. Missing inputs degrade gracefully: without
+``--results`` the inference section says how to produce the CSV; runs without
+``stats.csv`` have no curve.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as ``python3 util/report.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd  # noqa: E402
+
+from config.tasks import REPO_ROOT, TaskError  # noqa: E402
+from util.markdown import DASH, atomic_write_text, fmt, fmt_signed, md_table  # noqa: E402
+from util.paper import paper_accuracy, paper_citation, paper_fact, paper_inference_setting  # noqa: E402
+from util.report_data import (ReportError, known_task, load_inference, load_run_config,  # noqa: E402
+                              load_stats, load_training, summarize_inference)
+from util.report_inference import ai_section, inference_section  # noqa: E402
+
+SHORT_RUN = 0.5  # flag runs that trained fewer than this fraction of the recipe's epochs
+
+
+def _hms(seconds: float) -> str:
+    try:
+        s = int(round(float(seconds)))
+    except (TypeError, ValueError):
+        return DASH
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _pid(task: str) -> str:
+    t = known_task(task)
+    return t.paper_id if t else DASH
+
+
+def accuracy_section(train: pd.DataFrame) -> str:
+    """Our test top-1 (at the best-validation epoch) next to the paper's, per task and fold."""
+    ours_f1 = {r.task: r.test_top1 for r in train.itertuples() if r.fold == 1}
+    rows, notes = [], []
+    for r in train.itertuples():
+        task = known_task(r.task)
+        paper = paper_accuracy(r.task, r.fold) if task else None
+        recipe = task.recipe(r.fold).epochs if task else None
+        delta = r.test_top1 - paper if paper is not None else None
+        drop_ours = r.test_top1 - ours_f1[r.task] if r.fold > 1 and r.task in ours_f1 else None
+        p1 = paper_accuracy(r.task, 1) if task else None
+        drop_paper = paper - p1 if r.fold > 1 and paper is not None and p1 is not None else None
+        note = ""
+        epochs = DASH if pd.isna(r.epochs) else int(r.epochs)
+        if recipe and not pd.isna(r.epochs) and r.epochs < SHORT_RUN * recipe:
+            note = f"short run: {int(r.epochs)} of {recipe} epochs"
+        if task is None:
+            note = "not a task of config/ (no paper number)"
+        rows.append([f"`{r.task}`", _pid(r.task), r.fold, fmt(r.test_top1), fmt(paper),
+                     fmt_signed(delta),
+                     f"{fmt_signed(drop_ours)} / {fmt_signed(drop_paper)}" if r.fold > 1 else DASH,
+                     fmt(r.best_val_top1), fmt(r.test_top5),
+                     DASH if pd.isna(r.best_epoch) else int(r.best_epoch),
+                     f"{epochs} / {recipe if recipe else DASH}", _hms(r.wall_seconds), note])
+        if note.startswith("short"):
+            notes.append(r)
+    devices = ", ".join(sorted({str(d) for d in train["device"].fillna("?")}))
+    out = ["## 1. Accuracy", "",
+           "Test top-1 (%) of the checkpoint with the best validation top-1, ours next to the "
+           "paper's table. *vs f = 1* is the change from the original CNN of the same task "
+           f"(ours / paper). Trained on: {devices}.", "",
+           md_table(["task", "paper", "f", "test top-1", "paper top-1", "Δ paper",
+                     "vs f = 1 (ours / paper)", "best val top-1", "test top-5", "best epoch",
+                     "epochs / recipe", "train time", "note"],
+                    rows, align="llrrrrrrrrrrl")]
+    if notes:
+        out += ["", f"**{len(notes)} run(s) trained fewer than {SHORT_RUN:.0%} of the paper's "
+                "recipe epochs** (`get_task(task).recipe(fold).epochs`); their accuracy is not "
+                "expected to match the paper's."]
+    if train.empty:
+        out += ["", "results.csv has no rows yet: training has not finished a run."]
+    return "\n".join(out)
+
+
+def curves_section(savedir: Path, train: pd.DataFrame, fig_dir: Path, rel: str) -> str:
+    from util.report_figures import plot_curves
+
+    out = ["## 2. Training curves", "",
+           "Validation top-1 per epoch, original (black) vs folded; dotted lines are the "
+           "paper's test top-1 of the same fold.", ""]
+    missing = []
+    for task in dict.fromkeys(train["task"]):
+        runs = {}
+        for fold in train.loc[train["task"] == task, "fold"]:
+            stats = load_stats(savedir, task, int(fold))
+            if stats is None:
+                missing.append(f"`{task}` f = {fold}")
+            else:
+                runs[int(fold)] = stats
+        if not runs:
+            continue
+        paper = {f: (paper_accuracy(task, f) if known_task(task) else None) for f in runs}
+        name = "curves_" + task.replace("/", "_") + ".png"
+        plot_curves(f"{task} ({_pid(task)})", runs, paper, fig_dir / name)
+        out += [f"### `{task}` ({_pid(task)})", "", f"![validation top-1 of {task}]({rel}/{name})", ""]
+    if missing:
+        out += [f"No readable `stats.csv` for: {', '.join(missing)}.", ""]
+    return "\n".join(out).rstrip()
+
+
+def _versions(cfg: dict) -> str:
+    v = cfg.get("versions")
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {val}" for k, val in v.items())
+    return DASH if v is None else str(v)
+
+
+def _command(cmd) -> str:
+    if isinstance(cmd, (list, tuple)):
+        return shlex.join(str(c) for c in cmd)
+    return DASH if cmd in (None, "") else str(cmd)
+
+
+def _git_head() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git not available)"
+    if head.returncode != 0:
+        return "unknown (not a git checkout)"
+    return head.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def provenance_section(savedir: Path, train: pd.DataFrame, results: Path | None,
+                       commands: list[str], argv: list[str]) -> str:
+    """Exact commands, git hashes, devices and library versions behind every number."""
+    rows, cmds = [], {}
+    for r in train.itertuples():
+        cfg = load_run_config(savedir, r.task, r.fold)
+        if cfg is None:
+            rows.append([f"`{r.task}`", r.fold, DASH, str(r.device), "no config.json"])
+            continue
+        cmd = _command(cfg.get("command"))
+        cmds.setdefault(cmd, []).append(f"{r.task} f={r.fold}")
+        rows.append([f"`{r.task}`", r.fold, f"`{str(cfg.get('git', DASH))[:12]}`",
+                     str(cfg.get("device", r.device)), _versions(cfg)])
+    out = ["## 5. How these numbers were produced", "",
+           "This report:", "", "```", shlex.join(["python3", "util/report.py", *argv]), "```", "",
+           f"Repository at `{_git_head()}`; Python {platform.python_version()}, "
+           f"pandas {pd.__version__}.", "", "Training runs (from each run's `config.json`):", ""]
+    if cmds:
+        out += ["```"] + [f"{c}    # {len(v)} run(s)" for c, v in cmds.items()] + ["```", ""]
+    out += [md_table(["task", "f", "git", "device", "versions"], rows, align="lrlll"), ""]
+    out += ["Inference: " + (f"`{results}`" if results else "not given (`--results`)") + "."]
+    if commands:
+        out += ["", "Commands noted with `--command`:", "", "```", *commands, "```"]
+    return "\n".join(out)
+
+
+def build_report(args: argparse.Namespace, train: pd.DataFrame, fig_dir: Path, rel: str,
+                 argv: list[str]) -> str:
+    savedir = Path(args.savedir)
+    infer = None
+    results = Path(args.results) if args.results else None
+    if results is not None and results.is_file():
+        infer = summarize_inference(load_inference(results))
+    elif results is not None:
+        print(f"warning: {results} does not exist; the report's inference section says how to "
+              "make it", file=sys.stderr)
+    setting = paper_inference_setting()
+    head = ["# FoldedCNNs: this run next to the paper", "",
+            f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} from `{savedir}`"
+            + (f" and `{results}`" if infer is not None else "") + ".", "",
+            f"Paper: {paper_citation()} Its speedups were measured on {setting['gpu']}, "
+            f"{setting['backend']} {setting['precision']}, batch {setting['batch_size_images']} "
+            "images (`config/paper_results.json`).", "",
+            f"Folding results agree across the f! orders of a group "
+            f"{'–'.join(map(str, paper_fact('order_agreement')['range_percent']))}% of the time "
+            "in the paper (V1); this report does not measure that."]
+    sections = [
+        "\n".join(head),
+        accuracy_section(train),
+        curves_section(savedir, train, fig_dir, rel),
+        inference_section(infer, results, fig_dir, rel),
+        ai_section(),
+        provenance_section(savedir, train, results if infer is not None else None,
+                           args.command, argv),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _swap_dir(new: Path, dest: Path) -> None:
+    """Replace ``dest`` by ``new`` with renames (the old folder is removed afterwards)."""
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        dest.rename(old)
+    new.rename(dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("savedir", help="training output folder (written by `python3 train.py SAVEDIR`)")
+    p.add_argument("--results", default=None,
+                   help="inference CSV of `./run_inference.sh results.csv` (optional)")
+    p.add_argument("--out", default=None, help="report path (default SAVEDIR/report.md); figures "
+                   "go to a folder beside it named <stem>_files")
+    p.add_argument("--command", action="append", default=[],
+                   help="a command that produced the inputs, recorded in the report (repeatable)")
+    return p
+
+
+def main(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
+    out = Path(args.out) if args.out else Path(args.savedir) / "report.md"
+    if out.suffix.lower() != ".md":
+        raise ReportError(f"--out {out} must end in .md (the report is Markdown)")
+    train = load_training(Path(args.savedir))  # before any writing: a one-line error if absent
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig_name = out.stem + "_files"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{fig_name}.", dir=out.parent))
+    try:
+        text = build_report(args, train, tmp, fig_name, sys.argv[1:] if argv is None else argv)
+        _swap_dir(tmp, out.parent / fig_name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_text(out, text)
+    print(f"wrote {out} and {out.parent / fig_name}/")
+    return out
+
+
+if __name__ == "__main__":
+    try:
+        main(get_args_parser().parse_args())
+    except (ReportError, TaskError) as exc:
+        sys.exit(f"error: {exc}")

@@ -1,0 +1,180 @@
+"""Readers for what training and the inference benchmark write, for ``util/report.py``.
+
+Formats (fixed by the training and benchmark scripts):
+
+* ``SAVEDIR/results.csv``: ``task,fold,best_val_top1,test_top1,test_top5,best_epoch,epochs,
+  wall_seconds,device`` (accuracies in percent, one row per (task, fold));
+* ``SAVEDIR/<task>/fold<f>/stats.csv``: ``epoch,classes,train_loss,train_top1,train_top5,
+  val_loss,val_top1,val_top5,test_loss,test_top1,test_top5,seconds`` and
+  ``SAVEDIR/<task>/fold<f>/config.json`` (resolved config with versions, git, device, command);
+* the benchmark CSV: ``Model,Trial,Batch Size,Mode,Fold,Throughput,FLOPs/sec,TputNorm,FLOPNorm,
+  Backend,Precision,Utilization,ChannelAlign,GPU`` (the last five optional), several trials
+  per configuration, summarised here by medians.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from config.tasks import FAMILIES, Task, TaskError, bench_entries, get_task, task_names
+
+TRAIN_COLUMNS = ["task", "fold", "best_val_top1", "test_top1", "test_top5", "best_epoch",
+                 "epochs", "wall_seconds", "device"]
+STATS_COLUMNS = ["epoch", "val_top1"]  # the ones the report needs
+INFER_REQUIRED = ["Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput"]
+INFER_CONFIG = ["Backend", "Precision", "ChannelAlign", "GPU"]  # optional, part of a config key
+MODES = {"original": "Original", "folded": "Folded", "efficientnet": "EfficientNet"}
+
+
+class ReportError(ValueError):
+    """A bad or missing report input; the message is one line meant for the user."""
+
+
+def _read_csv(path: Path, required: list[str], fix: str) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, dtype={"device": str, "GPU": str, "Backend": str, "Precision": str})
+    except pd.errors.EmptyDataError:
+        raise ReportError(f"{path} is empty; {fix}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path} is not a readable CSV ({str(exc).splitlines()[0]}); {fix}") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ReportError(f"{path} lacks column(s) {missing} (has {list(df.columns)}); {fix}")
+    return df
+
+
+def task_order(name: str) -> tuple[int, str]:
+    """Sort key: registry order (game, NoScope, CIFAR by paper id), unknown names last."""
+    names = task_names()
+    if name not in names:
+        return (len(names), name)
+    t = get_task(name)
+    return (FAMILIES.index(t.family), t.paper_id.rjust(12))
+
+
+def load_training(savedir: Path) -> pd.DataFrame:
+    """``SAVEDIR/results.csv`` sorted by task (registry order) and fold."""
+    path = Path(savedir) / "results.csv"
+    if not path.is_file():
+        raise ReportError(f"{savedir} is not a training output folder (no {path}): "
+                          f"run `python3 train.py {savedir}` first")
+    df = _read_csv(path, TRAIN_COLUMNS, "it must be the results.csv written by train.py")
+    for col in ("fold", "best_epoch", "epochs"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    if df["fold"].isna().any():
+        raise ReportError(f"{path}: the 'fold' column holds non-numbers; it must be written by train.py")
+    df["fold"] = df["fold"].astype(int)
+    df = df.assign(_key=df["task"].map(task_order)).sort_values(["_key", "fold"], kind="stable")
+    return df.drop(columns="_key").reset_index(drop=True)
+
+
+def run_dir(savedir: Path, task: str, fold: int) -> Path:
+    return Path(savedir) / task / f"fold{fold}"
+
+
+def load_stats(savedir: Path, task: str, fold: int) -> pd.DataFrame | None:
+    """Per-epoch stats of one run, or None when absent or without the needed columns."""
+    path = run_dir(savedir, task, fold) / "stats.csv"
+    if not path.is_file():
+        return None
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+        return None
+    if any(c not in df.columns for c in STATS_COLUMNS) or df.empty:
+        return None
+    return df
+
+
+def load_run_config(savedir: Path, task: str, fold: int) -> dict[str, Any] | None:
+    path = run_dir(savedir, task, fold) / "config.json"
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def known_task(name: str) -> Task | None:
+    try:
+        return get_task(name)
+    except TaskError:
+        return None
+
+
+def _bench_model_map() -> dict[str, Task]:
+    """Names a benchmark CSV may use for a model -> its task (``lol/goldnumber-fraction``,
+    ``noscope_coral``, ``game_sot/timer3``, ``efficientnet-game_sot/timer3``, task names)."""
+    out: dict[str, Task] = {}
+    for e in bench_entries():
+        out.setdefault(e.csv_name, e.task)
+        out.setdefault(e.name, e.task)
+        out.setdefault(e.task.name, e.task)
+    return out
+
+
+def is_cpu(gpu: Any) -> bool:
+    text = "" if gpu is None or (isinstance(gpu, float) and math.isnan(gpu)) else str(gpu).strip()
+    return text == "" or text.lower() in ("cpu", "none", "nan")
+
+
+def load_inference(path: Path) -> pd.DataFrame:
+    """The benchmark CSV with normalised Mode, optional columns filled, a ``task`` column."""
+    df = _read_csv(Path(path), INFER_REQUIRED,
+                   "it must be the CSV written by `./run_inference.sh results.csv`")
+    for col in INFER_CONFIG:
+        df[col] = df[col].fillna("").astype(str).str.strip() if col in df.columns else ""
+    df["ChannelAlign"] = df["ChannelAlign"].str.replace(r"\.0$", "", regex=True)
+    modes = df["Mode"].astype(str).str.strip().str.lower()
+    bad = sorted(set(modes) - set(MODES))
+    if bad:
+        raise ReportError(f"{path}: unknown Mode value(s) {bad}; valid: {', '.join(MODES.values())}")
+    df["Mode"] = modes.map(MODES)
+    for col in ("Fold", "Batch Size", "Throughput", "FLOPs/sec", "Utilization"):
+        df[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else float("nan")
+    if df["Throughput"].isna().any() or df["Fold"].isna().any():
+        raise ReportError(f"{path}: non-numeric Throughput or Fold values; re-run the benchmark")
+    df["Fold"] = df["Fold"].astype(int)
+    df["GPU"] = df["GPU"].map(lambda g: "CPU" if is_cpu(g) else g)
+    names = _bench_model_map()
+    df["task"] = df["Model"].map(lambda m: names[m].name if m in names else "")
+    return df
+
+
+def summarize_inference(df: pd.DataFrame) -> pd.DataFrame:
+    """Medians over trials per configuration, and the speedup = median throughput over the
+    median throughput of the Original row with the same model, batch and config.
+
+    When no Original row has the same ChannelAlign (aligned folded models benchmarked against
+    the plain original), the Original with the smallest ChannelAlign of that config is used.
+    """
+    keys = ["Model", "task", "Mode", "Fold", "Batch Size", *INFER_CONFIG]
+    agg = (df.groupby(keys, dropna=False, sort=False)
+             .agg(trials=("Trial", "nunique"), throughput=("Throughput", "median"),
+                  flops=("FLOPs/sec", "median"), utilization=("Utilization", "median"))
+             .reset_index())
+    ref_keys = ["Model", "Batch Size", "Backend", "Precision", "GPU"]
+    orig = agg[agg["Mode"] == "Original"]
+    exact = {tuple(r[k] for k in ref_keys + ["ChannelAlign"]): r["throughput"]
+             for _, r in orig.iterrows()}
+    loose: dict[tuple, float] = {}
+    for _, r in orig.sort_values("ChannelAlign", key=lambda s: pd.to_numeric(s, errors="coerce")
+                                 .fillna(1)).iterrows():
+        loose.setdefault(tuple(r[k] for k in ref_keys), r["throughput"])
+
+    def speedup(r: pd.Series) -> float:
+        ref = exact.get(tuple(r[k] for k in ref_keys + ["ChannelAlign"]),
+                        loose.get(tuple(r[k] for k in ref_keys)))
+        return float("nan") if ref is None or ref == 0 else r["throughput"] / ref
+
+    agg["speedup"] = agg.apply(speedup, axis=1) if len(agg) else pd.Series(dtype=float)
+    mode_rank = {"Original": 0, "Folded": 1, "EfficientNet": 2}
+    agg["_k"] = [(task_order(t) if t else (99, m), mode_rank[mo], f)
+                 for t, m, mo, f in zip(agg["task"], agg["Model"], agg["Mode"], agg["Fold"])]
+    agg = agg.sort_values(["GPU", "Backend", "Precision", "ChannelAlign", "Batch Size", "_k"],
+                          kind="stable")
+    return agg.drop(columns="_k").reset_index(drop=True)
