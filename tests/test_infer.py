@@ -1,0 +1,223 @@
+"""Inference benchmark: infer.py, util/benchmark.py, run_inference.sh, plot_results.py (CPU)."""
+import csv
+import json
+import math
+import os
+import sys
+
+import pytest
+import torch
+
+from config.tasks import TaskError, bench_entries, get_bench_entry
+from models import FoldedClassifier, build_model
+from util import bench_backends
+from util.bench_backends import BenchError, check_backend
+from util.benchmark import BenchConfig, VideoPipeline, describe, resolve_device, run_benchmark
+from util.flops import flops_from_tput, load_model_map
+from util.run_inference import COLUMNS
+
+from conftest import REPO, assert_one_line_error, run_cli
+
+TINY = dict(device="cpu", precision="fp32", batch_size=4, num_warmup=0, num_iteration=1,
+            trials=1, backend="eager")
+ROW_FIELDS = {"model", "fold", "mode", "backend", "precision", "batch_size", "images_per_sec",
+              "flops_per_sec", "utilization", "gpu", "versions", "channels_last", "channel_align",
+              "compile_seconds", "trials"}
+
+
+def _folds(entry):
+    return (1, 2) if entry.scaling == "efficientnet" else (1, 2, 3, 4)
+
+
+def test_every_model_and_fold_runs():
+    table = load_model_map()
+    for entry in bench_entries():
+        for fold in _folds(entry):
+            row = run_benchmark(BenchConfig(model=entry.name, fold=fold, **TINY))
+            f = fold if entry.scaling == "fold" else 1
+            assert row["images_per_batch"] == (4 // f) * f
+            assert row["images_per_sec"] > 0 and math.isfinite(row["images_per_sec"])
+            want = flops_from_tput(entry, fold, row["images_per_sec"], table)
+            assert row["flops_per_sec"] == pytest.approx(want)
+            assert row["mode"] == ("Original" if fold == 1 else
+                                   "EfficientNet" if entry.scaling == "efficientnet" else "Folded")
+            assert row["utilization"] is None  # no GPU peak on CPU
+            assert "images/sec:" in describe(row)
+
+
+def test_aligned_model_counts_its_own_flops():
+    row = run_benchmark(BenchConfig(model="noscope_coral", fold=2, channel_align=8, pad_input=True,
+                                    **TINY))
+    assert row["flops_source"] == "thop"
+    paper = flops_from_tput(get_bench_entry("noscope_coral"), 2, row["images_per_sec"])
+    assert row["flops_per_sec"] > paper  # wider layers execute more FLOPs
+
+
+def test_cli_text_and_json():
+    args = ["infer.py", "game_sot/timer3", "4", "--do_fold", "--device", "cpu", "--precision", "fp32",
+            "--batch_size", "16", "--num_warmup", "1", "--num_iteration", "2", "--trials", "2"]
+    text = run_cli(*args, "--channels_last", "--end-to-end")
+    assert text.returncode == 0, text.stderr
+    assert "images/sec:" in text.stdout and "end-to-end images/sec" in text.stdout
+    js = run_cli(*args, "--json", "--channel-align", "8", "--pad-input")
+    assert js.returncode == 0, js.stderr
+    row = json.loads(js.stdout)
+    assert ROW_FIELDS <= row.keys()
+    assert (row["mode"], row["fold"], row["channel_align"], len(row["trials"])) == ("Folded", 4, 8, 2)
+    assert row["backend_requested"] == "auto" and row["backend"] == "eager"  # auto on CPU
+    assert row["images_per_sec"] == pytest.approx(sum(row["trials"]) / 2)  # median of two
+
+
+def test_video_pipeline_matches_folded_classifier():
+    torch.manual_seed(0)
+    model = build_model("noscope-coral", 2).eval()
+    frames = torch.randint(0, 256, (6, 50, 50, 3), dtype=torch.uint8)
+    pipe = VideoPipeline(model, 2, torch.float32, 3, [0.5, 0.4, 0.3], [0.2, 0.25, 0.3],
+                         torch.channels_last)
+    images = (frames.permute(0, 3, 1, 2).float() / 255 - torch.tensor([0.5, 0.4, 0.3]).view(1, 3, 1, 1)) \
+        / torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        want = FoldedClassifier(model)(images).argmax(1)
+        assert torch.equal(pipe(frames), want)
+
+
+def test_compile_backend_is_max_autotune_and_setup_not_timed(monkeypatch):
+    seen = {}
+
+    def fake_compile(module, mode=None):
+        seen["mode"] = mode
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    row = run_benchmark(BenchConfig(model="noscope_coral", fold=1, **{**TINY, "backend": "compile"}))
+    assert seen["mode"] == "max-autotune"
+    assert row["backend"] == "compile" and row["compile_seconds"] >= 0
+
+
+def test_resolve_rules():
+    with pytest.raises(TaskError, match="--do_fold needs FOLD >= 2"):
+        run_benchmark(BenchConfig(model="noscope_coral", fold=1, do_fold=True, **TINY))
+    with pytest.raises(TaskError, match="FOLD 2"):
+        run_benchmark(BenchConfig(model="efficientnet-game_sot/timer3", fold=4, **TINY))
+    with pytest.raises(BenchError, match="smaller than the fold"):
+        run_benchmark(BenchConfig(model="noscope_coral", fold=4, **{**TINY, "batch_size": 2}))
+
+
+def test_gpu_only_requests_fail_cleanly(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(BenchError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    monkeypatch.setattr(bench_backends, "tensorrt_available", lambda: False)
+    with pytest.raises(BenchError, match="torch_tensorrt, which is not installed"):
+        check_backend("tensorrt", torch.device("cuda"))
+    assert bench_backends.auto_candidates(torch.device("cuda")) == ["compile", "cudagraph", "eager"]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["nosuch_model", "1"], "unknown model 'nosuch_model'"),
+    (["noscope_coral", "0"], "bad fold 0"),
+    (["noscope_coral", "1", "--device", "cpu", "--backend", "cudagraph"], "needs --device cuda"),
+    (["noscope_coral", "1", "--device", "cpu", "--backend", "tensorrt"], "needs --device cuda"),
+])
+def test_bad_arguments_one_line(argv, needle):
+    assert_one_line_error(run_cli("infer.py", *argv), needle)
+
+
+def test_device_cuda_without_gpu_one_line():
+    if torch.cuda.is_available():  # the in-process test above covers the message everywhere
+        assert run_cli("infer.py", "noscope_coral", "1", "--num_iteration", "1", "--trials", "1",
+                       "--num_warmup", "0", "--backend", "eager").returncode == 0
+    else:
+        assert_one_line_error(run_cli("infer.py", "noscope_coral", "1", "--device", "cuda"),
+                              "no CUDA GPU", "--device cpu")
+
+
+def _bulk(csv_path, **env):
+    base = {"PYTHON": sys.executable, "DEVICE": "cpu", "PRECISION": "fp32", "BATCH": "8",
+            "ITERS": "2", "WARMUP": "0", "TRIALS": "2", "BACKEND": "eager"}
+    import subprocess
+    return subprocess.run(["bash", str(REPO / "run_inference.sh"), str(csv_path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **base, **env})
+
+
+def test_run_inference_csv(tmp_path):
+    out = tmp_path / "res" / "results.csv"
+    proc = _bulk(out, MODELS="efficientnet-game_apex/squad_count_v2 noscope_coral game_apex/squad_count_v2",
+                 FOLDS="1 2")
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == ("Model,Trial,Batch Size,Mode,Fold,Throughput,FLOPs/sec,TputNorm,FLOPNorm,"
+                        + ",".join(COLUMNS[9:]))
+    rows = list(csv.DictReader(lines))
+    assert len(rows) == 2 * 2 + 2 * 2 + 2  # 2 fold models x 2 folds x 2 trials + EfficientNet x 2
+    table = load_model_map()
+    orig = {(r["Model"], r["Trial"]): float(r["Throughput"]) for r in rows if r["Mode"] == "Original"}
+    for r in rows:
+        assert r["Error"] == "" and r["Backend"] == "eager"
+        tnorm, fnorm = float(r["TputNorm"]), float(r["FLOPNorm"])
+        assert tnorm == pytest.approx(float(r["Throughput"]) / orig[(r["Model"], r["Trial"])], rel=1e-2)
+        key = r["Model"] if r["Mode"] != "EfficientNet" else "efficientnet-game_" + r["Model"]
+        f = int(r["Fold"])
+        ops = table[key]["og_ops" if f == 1 else f"fold{f}_ops"] / (f if r["Mode"] == "Folded" else 1)
+        og = table[key]["og_ops"]
+        if r["Mode"] == "Original":
+            assert tnorm == 1 and fnorm == 1
+        assert fnorm == pytest.approx(tnorm * ops / og, rel=1e-2)
+    assert [r["Mode"] for r in rows if r["Model"] == "apex/squad_count_v2"][-2:] == ["EfficientNet"] * 2
+
+
+def test_run_inference_records_failures_and_continues(tmp_path):
+    out = tmp_path / "r.csv"
+    proc = _bulk(out, MODELS="noscope_coral", FOLDS="1 3", BATCH="2", TRIALS="1")
+    assert proc.returncode == 0, proc.stderr
+    proc2 = _bulk(out, MODELS="noscope_night", FOLDS="1", BATCH="2", TRIALS="1")
+    assert proc2.returncode == 0, proc2.stderr
+    rows = list(csv.DictReader(out.read_text().splitlines()))  # header written once
+    assert [(r["Model"], r["Fold"], bool(r["Error"])) for r in rows] == [
+        ("noscope_coral", "1", False), ("noscope_coral", "3", True), ("noscope_night", "1", False)]
+    assert "smaller than the fold" in rows[1]["Error"]
+    assert "1 configuration(s) failed" in proc.stderr
+
+
+def test_run_inference_bad_model_one_line(tmp_path):
+    assert_one_line_error(_bulk(tmp_path / "x.csv", MODELS="game_nosuch"), "unknown model")
+
+
+def test_quick_defaults(monkeypatch):
+    from util.run_inference import get_args_parser
+    monkeypatch.setenv("QUICK", "1")
+    for k in ("ITERS", "WARMUP", "TRIALS", "BACKEND", "DEVICE"):
+        monkeypatch.delenv(k, raising=False)
+    a = get_args_parser().parse_args(["x.csv"])
+    assert (a.iters, a.warmup, a.trials, a.backend) == (200, 20, 1, "cudagraph")
+    monkeypatch.setenv("BACKEND", "compile")
+    assert get_args_parser().parse_args(["x.csv"]).backend == "compile"
+
+
+def test_plot_results(tmp_path):
+    path = tmp_path / "sample.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, COLUMNS)
+        w.writeheader()
+        for model, modes in (("noscope_coral", [("Original", 1), ("Folded", 2), ("Folded", 4)]),
+                             ("sot/timer3", [("Original", 1), ("Folded", 4), ("EfficientNet", 2)])):
+            for mode, f in modes:
+                for t in (1, 2):
+                    sp = 1.0 if f == 1 else 1.5
+                    w.writerow({c: "" for c in COLUMNS} | {
+                        "Model": model, "Trial": t, "Batch Size": 1024, "Mode": mode, "Fold": f,
+                        "Throughput": 1e6 * sp, "FLOPs/sec": 2e13 * sp, "TputNorm": sp, "FLOPNorm": sp,
+                        "Backend": "cudagraph", "BackendRequested": "cudagraph", "Precision": "fp16",
+                        "Utilization": 0.02 * sp, "ChannelAlign": 1, "PadInput": 0, "GPU": "Test GPU"})
+        w.writerow({c: "" for c in COLUMNS} | {"Model": "noscope_coral", "Mode": "Folded", "Fold": 3,
+                                               "Batch Size": 1024, "Error": "RuntimeError: x"})
+    proc = run_cli("util/plot_results.py", str(path), str(tmp_path / "plots"))
+    assert proc.returncode == 0, proc.stderr
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert pngs == ["flops_cudagraph_fp16_align1_b1024.png", "tputnorm_cudagraph_fp16_align1_b1024.png",
+                    "util_vs_ai_cudagraph_fp16_align1_b1024.png"]
+    assert all((tmp_path / "plots" / p).stat().st_size > 10_000 for p in pngs)
+    summary = (tmp_path / "plots" / "summary.md").read_text()
+    assert "| sot/timer3 | 1,000,000 | cudagraph | - | 1.50x | 1.50x |" in summary
+    assert "Rows with errors left out: 1." in summary

@@ -1,0 +1,127 @@
+"""Inference backends: turn a module and a static device input into a fast callable.
+
+* ``eager``: plain PyTorch (cuDNN on CUDA, with ``cudnn.benchmark``).
+* ``cudagraph``: the forward captured once in a ``torch.cuda.CUDAGraph`` whose static input
+  is the example tensor itself; a call replays the graph (no per-kernel launch cost).
+* ``compile``: ``torch.compile(mode="max-autotune")`` (Triton/cuBLAS/cuDNN autotuning and,
+  on CUDA, inductor's own CUDA graphs). The first call compiles; its time is returned as
+  setup seconds, never timed as throughput.
+* ``tensorrt``: Torch-TensorRT (``torch_tensorrt.compile(ir="dynamo")``) when importable.
+
+``prepare(backend, module, example)`` returns a ``Prepared`` whose ``fn(x)`` runs the module.
+Call it with ``example`` itself: the CUDA-graph backend copies only when given another tensor.
+"""
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+BACKENDS = ("eager", "cudagraph", "compile", "tensorrt", "auto")
+# auto on CUDA probes these (when available) and keeps the fastest; on CPU it is eager.
+AUTO_CANDIDATES_CUDA = ("tensorrt", "compile", "cudagraph", "eager")
+CUDA_ONLY = ("cudagraph", "tensorrt")
+COMPILE_MODE = "max-autotune"
+
+
+class BenchError(ValueError):
+    """A benchmark request that cannot run here; the message is one line for the user."""
+
+
+@dataclass
+class Prepared:
+    backend: str
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    setup_seconds: float  # compile / capture / engine build time, excluded from timing
+
+
+def tensorrt_available() -> bool:
+    return importlib.util.find_spec("torch_tensorrt") is not None
+
+
+def check_backend(backend: str, device: torch.device) -> None:
+    """One-line errors for a backend that cannot run on ``device``."""
+    if backend not in BACKENDS:
+        raise BenchError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if backend in CUDA_ONLY and device.type != "cuda":
+        raise BenchError(f"--backend {backend} needs --device cuda; on CPU use eager or compile")
+    if backend == "tensorrt" and not tensorrt_available():
+        raise BenchError("--backend tensorrt needs torch_tensorrt, which is not installed "
+                         f"(pip install torch-tensorrt built for torch {torch.__version__}); "
+                         "or use --backend compile/cudagraph")
+
+
+def auto_candidates(device: torch.device) -> list[str]:
+    """Backends ``auto`` probes on ``device``, in the order they are tried."""
+    if device.type != "cuda":
+        return ["eager"]
+    return [b for b in AUTO_CANDIDATES_CUDA if b != "tensorrt" or tensorrt_available()]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _eager(module: nn.Module, example: torch.Tensor) -> Prepared:
+    return Prepared("eager", module, 0.0)
+
+
+def _cudagraph(module: nn.Module, example: torch.Tensor, warmup: int = 3) -> Prepared:
+    t0 = time.perf_counter()
+    side = torch.cuda.Stream(example.device)
+    side.wait_stream(torch.cuda.current_stream(example.device))
+    with torch.cuda.stream(side):  # warm-up off the capture stream (cuDNN algo search, allocator)
+        for _ in range(warmup):
+            module(example)
+    torch.cuda.current_stream(example.device).wait_stream(side)
+    torch.cuda.synchronize(example.device)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out = module(example)
+    torch.cuda.synchronize(example.device)
+
+    def replay(x: torch.Tensor) -> torch.Tensor:
+        if x is not example:
+            example.copy_(x)
+        graph.replay()
+        return static_out
+
+    return Prepared("cudagraph", replay, time.perf_counter() - t0)
+
+
+def _compile(module: nn.Module, example: torch.Tensor) -> Prepared:
+    torch._dynamo.reset()  # a fresh cache per model: no recompile limit across many models
+    compiled = torch.compile(module, mode=COMPILE_MODE)
+    t0 = time.perf_counter()
+    compiled(example)  # compiles and autotunes
+    compiled(example)  # inductor records its CUDA graph on a later call
+    _sync(example.device)
+    return Prepared("compile", compiled, time.perf_counter() - t0)
+
+
+def _tensorrt(module: nn.Module, example: torch.Tensor) -> Prepared:
+    import torch_tensorrt  # imported lazily: optional and slow to import
+
+    t0 = time.perf_counter()
+    engine = torch_tensorrt.compile(module, ir="dynamo", inputs=[example],
+                                    enabled_precisions={example.dtype}, min_block_size=1)
+    engine(example)
+    _sync(example.device)
+    return Prepared("tensorrt", engine, time.perf_counter() - t0)
+
+
+_BUILDERS: dict[str, Callable[[nn.Module, torch.Tensor], Prepared]] = {
+    "eager": _eager, "cudagraph": _cudagraph, "compile": _compile, "tensorrt": _tensorrt}
+
+
+def prepare(backend: str, module: nn.Module, example: torch.Tensor) -> Prepared:
+    """Make ``module`` run under ``backend`` (not ``auto``: see ``util.benchmark``)."""
+    check_backend(backend, example.device)
+    if backend == "auto":
+        raise BenchError("prepare() needs a concrete backend; auto is resolved by util.benchmark")
+    return _BUILDERS[backend](module, example)

@@ -1,0 +1,332 @@
+"""Inference throughput of one benchmark model: the logic behind ``infer.py``.
+
+Protocol (paper section 6, plus what a modern GPU needs to be measured fairly):
+
+* a batch of ``batch_size`` images; a folded model gets ``batch_size // f`` inputs of ``f``
+  images each, so one iteration classifies ``(batch_size // f) * f`` images (1023 for
+  f = 3 at 1024) and images/sec counts exactly those;
+* the input is device-resident random normal data (not zeros) in the chosen dtype and
+  memory format; weights are cast to the dtype (as TensorRT FP16 does), not autocast;
+* ``num_warmup`` iterations, then ``trials`` timed loops of ``num_iteration`` iterations,
+  each loop between two CUDA events (``perf_counter`` on CPU); the median trial is reported;
+* everything runs under ``torch.inference_mode()``; compile / graph capture / engine build
+  time is reported as ``compile_seconds`` and never timed as throughput.
+
+``end_to_end`` also times what a video pipeline runs per batch: uint8 frames (N, H, W, C)
+in pinned host memory -> non-blocking copy to the GPU -> NCHW, float, normalise ->
+``fold_images`` -> forward -> ``unfold_logits`` -> argmax. The backend wraps that whole
+device-side function (with ``cudagraph`` the copy stays outside the graph). EfficientNet
+entries take frames at their reduced input size (the resize is not timed).
+
+FLOPs/sec come from the FLOP table (``config/model_map.json``, ``util.flops``) when the
+paper's widths are used (``channel_align`` 1); with ``channel_align`` > 1 they are a thop
+count of the model actually built (wider layers execute more FLOPs; the layer cost model of
+``models/costs.py``, which counts the same, when thop is not installed): ``flops_source``
+says which. Utilization = FLOPs/sec / the GPU's measured peak (``util.peak``); None on CPU.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+try:
+    from tqdm import tqdm
+except ImportError:  # progress bars are optional on a bare GPU box
+    def tqdm(iterable, **_):  # type: ignore[no-redef]
+        return iterable
+
+from config.tasks import BenchEntry, TaskError, check_fold, get_bench_entry
+from models import build_model, fold_images, model_input_shape, unfold_logits
+from models.costs import layer_costs
+from util.bench_backends import BenchError, Prepared, auto_candidates, check_backend, prepare
+from util.flops import flops_from_tput, load_model_map, thop_flops
+from util.peak import device_name, git_commit, library_versions, peak_flops
+
+PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+DEVICES = ("cuda", "cpu")
+AUTO_PROBE_ITERS = 200  # per candidate, after a short warm-up; capped by num_iteration
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything that defines one measurement (saved with its result)."""
+    model: str
+    fold: int = 1
+    do_fold: bool = False
+    batch_size: int = 1024
+    num_warmup: int = 100
+    num_iteration: int = 10000
+    trials: int = 5
+    backend: str = "auto"
+    precision: str = "fp16"
+    channels_last: bool = False
+    channel_align: int = 1
+    pad_input: bool = False
+    device: str = "cuda"
+    end_to_end: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Target:
+    """What MODEL + FOLD mean: the model to build and how to count its images."""
+    entry: BenchEntry
+    fold: int            # the benchmark's Fold column
+    mode: str            # Original / Folded / EfficientNet
+    build_fold: int      # fold passed to build_model
+    scaling: str         # scaling passed to build_model
+
+
+def resolve_target(model: str, fold: int, do_fold: bool = False) -> Target:
+    """MODEL and FOLD as in the original ``infer.py``.
+
+    Fold-scaled models: FOLD 1 = the original CNN, FOLD > 1 = the FoldedCNN (``--do_fold``
+    is accepted for compatibility and implied; with FOLD 1 it is an error).
+    EfficientNet entries: FOLD 2 = the compound-scaled CNN (the original's convention),
+    FOLD 1 = the original CNN; ``--do_fold`` is ignored (nothing is folded).
+    """
+    entry = get_bench_entry(model)
+    check_fold(fold)
+    if entry.scaling == "efficientnet":
+        if fold == 1:
+            return Target(entry, 1, "Original", 1, "fold")
+        if fold == 2:
+            return Target(entry, 2, "EfficientNet", 1, "efficientnet")
+        raise TaskError(f"{model} is benchmarked at FOLD 2 (the compound-scaled CNN, as in the "
+                        f"original) or 1 (the original CNN), not {fold}")
+    if fold == 1:
+        if do_fold:
+            raise TaskError("--do_fold needs FOLD >= 2 (FOLD 1 is the original, unfolded CNN)")
+        return Target(entry, 1, "Original", 1, "fold")
+    return Target(entry, fold, "Folded", fold, "fold")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name not in DEVICES:
+        raise BenchError(f"unknown device {name!r}; valid: {', '.join(DEVICES)}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BenchError(f"--device cuda: no CUDA GPU is visible to torch {torch.__version__} "
+                         f"(built with CUDA {torch.version.cuda}); use --device cpu")
+    return torch.device(name)
+
+
+def check_config(cfg: BenchConfig) -> tuple[Target, torch.device]:
+    """Validate ``cfg`` up front so bad requests fail with one line before any work."""
+    target = resolve_target(cfg.model, cfg.fold, cfg.do_fold)
+    if cfg.precision not in PRECISIONS:
+        raise BenchError(f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
+    for name in ("batch_size", "num_iteration", "trials", "channel_align"):
+        if getattr(cfg, name) < 1:
+            raise BenchError(f"--{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.num_warmup < 0:
+        raise BenchError(f"--num_warmup must be >= 0, got {cfg.num_warmup}")
+    if cfg.batch_size < target.build_fold:
+        raise BenchError(f"--batch_size {cfg.batch_size} is smaller than the fold {target.build_fold}")
+    device = resolve_device(cfg.device)
+    check_backend(cfg.backend, device)
+    return target, device
+
+
+class VideoPipeline(nn.Module):
+    """uint8 frames (N, H, W, C) on the device -> predicted class of each frame."""
+
+    def __init__(self, model: nn.Module, fold: int, dtype: torch.dtype, channels: int,
+                 mean: list[float] | None, std: list[float] | None,
+                 memory_format: torch.memory_format) -> None:
+        super().__init__()
+        self.model, self.fold, self.dtype, self.memory_format = model, fold, dtype, memory_format
+        mean_t = torch.tensor(mean if mean else [0.0] * channels).view(1, -1, 1, 1)
+        std_t = torch.tensor(std if std else [1.0] * channels).view(1, -1, 1, 1)
+        # x / 255 then (x - mean) / std, folded into one multiply-add
+        self.register_buffer("scale", (1.0 / (255.0 * std_t)).to(dtype))
+        self.register_buffer("shift", (-mean_t / std_t).to(dtype))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames.permute(0, 3, 1, 2).to(self.dtype) * self.scale + self.shift
+        x = fold_images(x, self.fold).contiguous(memory_format=self.memory_format)
+        return unfold_logits(self.model(x), self.fold).argmax(1)
+
+
+def _time_loop(step: Callable[[], Any], iters: int, device: torch.device) -> float:
+    """Seconds for ``iters`` calls of ``step``: CUDA events around exactly the loop."""
+    if device.type == "cuda":
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            step()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        step()
+    return time.perf_counter() - t0
+
+
+def _measure(step: Callable[[], Any], images_per_iter: int, cfg: BenchConfig,
+             device: torch.device, label: str) -> list[float]:
+    """Warm-up, then ``cfg.trials`` timed loops; images/sec of each trial."""
+    for _ in range(cfg.num_warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    out = []
+    for _ in tqdm(range(cfg.trials), desc=label, leave=False, disable=None):
+        out.append(images_per_iter * cfg.num_iteration / _time_loop(step, cfg.num_iteration, device))
+    return out
+
+
+def _prepare_auto(module: nn.Module, example: torch.Tensor, cfg: BenchConfig,
+                  images_per_iter: int) -> tuple[Prepared, dict[str, Any], float]:
+    """``auto``: prepare every candidate, time a short probe, keep the fastest.
+
+    Returns the winner, ``{backend: images/sec or "error: ..."}`` and the summed setup time.
+    """
+    probe: dict[str, Any] = {}
+    setup, best, best_tput = 0.0, None, -1.0
+    iters = max(1, min(AUTO_PROBE_ITERS, cfg.num_iteration))
+    for name in auto_candidates(example.device):
+        try:
+            prep = prepare(name, module, example)
+            setup += prep.setup_seconds
+            for _ in range(min(cfg.num_warmup, 20)):
+                prep.fn(example)
+            tput = images_per_iter * iters / _time_loop(lambda: prep.fn(example), iters,
+                                                        example.device)
+        except Exception as exc:  # a backend that fails here is skipped, and said so
+            probe[name] = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            continue
+        probe[name] = tput
+        if tput > best_tput:
+            best, best_tput = prep, tput
+    if best is None:
+        raise BenchError(f"auto: every backend failed: {probe}")
+    return best, probe, setup
+
+
+def _prepare(backend: str, module: nn.Module, example: torch.Tensor, cfg: BenchConfig,
+             images_per_iter: int) -> tuple[Prepared, dict[str, Any] | None, float]:
+    if backend == "auto":
+        return _prepare_auto(module, example, cfg, images_per_iter)
+    prep = prepare(backend, module, example)
+    return prep, None, prep.setup_seconds
+
+
+def model_flops_per_input(target: Target, model: nn.Module, cfg: BenchConfig) -> tuple[float, str]:
+    """FLOPs of one model input and where the number comes from ("table" or "thop")."""
+    if cfg.channel_align == 1:
+        per_image = flops_from_tput(target.entry, target.fold, 1.0, load_model_map())
+        images = target.build_fold
+        return per_image * images, "table"
+    cpu_model = build_model(target.entry.task, target.build_fold, scaling=target.scaling,
+                            channel_align=cfg.channel_align, pad_input=cfg.pad_input)
+    try:
+        return float(thop_flops(cpu_model)), "thop"
+    except ImportError:  # thop missing on the GPU box: the cost model counts the same FLOPs
+        costs = layer_costs(cpu_model, model_input_shape(cpu_model), 1)
+        return float(sum(c.flops for c in costs)), "layer_costs"
+
+
+def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
+    """Measure ``cfg`` and return one result row (see ``infer.py --json``)."""
+    target, device = check_config(cfg)
+    dtype = PRECISIONS[cfg.precision]
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # pick the fastest conv algorithm per shape
+    torch.manual_seed(cfg.seed)
+    model = build_model(target.entry.task, target.build_fold, scaling=target.scaling,
+                        channel_align=cfg.channel_align, pad_input=cfg.pad_input)
+    flops_per_input, flops_source = model_flops_per_input(target, model, cfg)
+    model = model.eval().to(device=device, dtype=dtype, memory_format=fmt)
+    f = target.build_fold
+    inputs = cfg.batch_size // f
+    images_per_iter = inputs * f
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    x = torch.randn(inputs, *model_input_shape(model), generator=gen, device=device,
+                    dtype=dtype).contiguous(memory_format=fmt)
+
+    row: dict[str, Any] = {"model": cfg.model, "csv_name": target.entry.csv_name,
+                           "fold": target.fold, "mode": target.mode}
+    with torch.inference_mode():
+        prep, probe, setup = _prepare(cfg.backend, model, x, cfg, images_per_iter)
+        trials = _measure(lambda: prep.fn(x), images_per_iter, cfg, device,
+                          f"{cfg.model} f={target.fold} {prep.backend}")
+        e2e, e2e_setup = None, None
+        if cfg.end_to_end:
+            e2e, e2e_setup = _end_to_end(model, target, prep.backend, cfg, device, dtype, fmt,
+                                         inputs * f)
+    tput = statistics.median(trials)
+    flops = flops_per_input / f * tput
+    peak = peak_flops(dtype, device)
+    row.update({
+        "backend": prep.backend, "backend_requested": cfg.backend, "auto_probe": probe,
+        "precision": cfg.precision, "batch_size": cfg.batch_size, "inputs_per_batch": inputs,
+        "images_per_batch": images_per_iter, "images_per_sec": tput, "trials": trials,
+        "flops_per_image": flops_per_input / f, "flops_source": flops_source,
+        "flops_per_sec": flops, "peak_flops_per_sec": peak,
+        "utilization": flops / peak if peak else None,
+        "end_to_end_images_per_sec": statistics.median(e2e) if e2e else None,
+        "end_to_end_trials": e2e,
+        "compile_seconds": setup, "end_to_end_compile_seconds": e2e_setup,
+        "gpu": device_name(device), "device": device.type, "channels_last": cfg.channels_last,
+        "channel_align": cfg.channel_align, "pad_input": cfg.pad_input,
+        "num_warmup": cfg.num_warmup, "num_iteration": cfg.num_iteration,
+        "versions": dict(library_versions()), "git_commit": git_commit(), "config": asdict(cfg),
+    })
+    return row
+
+
+def _end_to_end(model: nn.Module, target: Target, backend: str, cfg: BenchConfig,
+                device: torch.device, dtype: torch.dtype, fmt: torch.memory_format,
+                images: int) -> tuple[list[float], float]:
+    """Images/sec of the whole per-batch path of a video pipeline (module docstring)."""
+    task = target.entry.task
+    norm = task.data.get("normalize", {})
+    pipeline = VideoPipeline(model, target.build_fold, dtype, task.in_channels,
+                             norm.get("mean"), norm.get("std"), fmt).to(device)
+    h, w = model.input_size
+    host = torch.randint(0, 256, (images, h, w, task.in_channels), dtype=torch.uint8)
+    if device.type == "cuda":
+        host = host.pin_memory()
+        frames = torch.empty_like(host, device=device)
+        frames.copy_(host)
+    else:
+        frames = host  # already where the model runs: nothing to copy
+    prep = prepare(backend, pipeline, frames)
+
+    def step() -> torch.Tensor:
+        if frames is not host:
+            frames.copy_(host, non_blocking=True)
+        return prep.fn(frames)
+
+    return _measure(step, images, cfg, device, "end-to-end"), prep.setup_seconds
+
+
+def describe(row: dict[str, Any]) -> str:
+    """The human-readable result line(s) ``infer.py`` prints."""
+    util = (f", utilization {100 * row['utilization']:.1f}% of measured "
+            f"{row['peak_flops_per_sec'] / 1e12:.0f} TFLOP/s" if row["utilization"] is not None else "")
+    layout = "channels_last" if row["channels_last"] else "NCHW"
+    lines = [
+        f"{row['model']} fold {row['fold']} ({row['mode']}), {row['gpu']}, backend {row['backend']}"
+        f" (asked {row['backend_requested']}), {row['precision']}, {layout}, align "
+        f"{row['channel_align']}{' +pad input' if row['pad_input'] else ''}, batch "
+        f"{row['batch_size']} images ({row['inputs_per_batch']} inputs)",
+        f"images/sec: {row['images_per_sec']:.1f} (median of {len(row['trials'])} trials x "
+        f"{row['num_iteration']} iterations), {row['flops_per_sec'] / 1e12:.3f} TFLOP/s{util}",
+    ]
+    if row["auto_probe"]:
+        lines.append("auto probe (images/sec): " + ", ".join(
+            f"{k}={v:.0f}" if isinstance(v, float) else f"{k}={v}" for k, v in row["auto_probe"].items()))
+    if row["compile_seconds"]:
+        lines.append(f"setup (compile/capture) seconds, not timed: {row['compile_seconds']:.1f}")
+    if row["end_to_end_images_per_sec"] is not None:
+        lines.append(f"end-to-end images/sec (uint8 host frames -> argmax): "
+                     f"{row['end_to_end_images_per_sec']:.1f}")
+    return "\n".join(lines)
