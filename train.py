@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from config.tasks import REPO_ROOT, TaskError, check_fold, get_task, task_names
+from config.tasks import REPO_ROOT, check_fold, get_task, task_names
 from fold_trainer import USER_ERRORS, RunConfig, TrainError, add_run_options, train_one
 from util.io import atomic_write_text
 

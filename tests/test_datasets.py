@@ -3,7 +3,6 @@ transforms, the curriculum and distillation targets."""
 from __future__ import annotations
 
 import os
-import pickle
 import tarfile
 from pathlib import Path
 

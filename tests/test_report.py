@@ -1,7 +1,6 @@
 """util/report.py and util/paper.py: the report puts a (fake) run next to the paper's tables."""
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path

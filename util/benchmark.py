@@ -44,7 +44,8 @@ from models import build_model, fold_images, model_input_shape, unfold_logits
 from models.costs import layer_costs
 from util.bench_backends import BenchError, Prepared, auto_candidates, check_backend, prepare
 from util.flops import flops_from_tput, load_model_map, thop_flops
-from util.peak import device_name, git_commit, library_versions, peak_flops
+from util.io import device_name, git_hash, library_versions
+from util.peak import peak_flops
 
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 DEVICES = ("cuda", "cpu")
@@ -277,7 +278,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         "gpu": device_name(device), "device": device.type, "channels_last": cfg.channels_last,
         "channel_align": cfg.channel_align, "pad_input": cfg.pad_input,
         "num_warmup": cfg.num_warmup, "num_iteration": cfg.num_iteration,
-        "versions": dict(library_versions()), "git_commit": git_commit(), "config": asdict(cfg),
+        "versions": dict(library_versions()), "git_commit": git_hash(), "config": asdict(cfg),
     })
     return row
 

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -25,6 +23,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from util.io import atomic_savefig  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "fold.png"
 COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
@@ -119,15 +120,10 @@ def draw(fold: int, out: Path) -> None:
     ax.set_title(f"FoldedCNN, fold factor f = {f}: {f} images in, {f} predictions out, one "
                  "pass of a wider CNN", fontsize=11)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".png", dir=out.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, out)
+        atomic_savefig(fig, out)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -49,7 +51,15 @@ def atomic_torch_save(obj: Any, target: Path | str) -> None:
         torch.save(obj, tmp)
 
 
+def atomic_savefig(fig: Any, target: Path | str, dpi: int = 120) -> None:
+    """Save a matplotlib figure as PNG atomically."""
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+
+
+@lru_cache(maxsize=1)
 def git_hash() -> str | None:
+    """Short commit of the code that produced a result, ``-dirty`` when tracked files changed."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
                              capture_output=True, text=True, timeout=10)
@@ -62,7 +72,8 @@ def git_hash() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def device_name(device: str) -> str:
+def device_name(device: Any) -> str:
+    """GPU name (e.g. ``NVIDIA H100 80GB HBM3``) or a description of the CPU."""
     import torch
 
     if str(device).startswith("cuda") and torch.cuda.is_available():
@@ -70,19 +81,34 @@ def device_name(device: str) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def provenance(device: str = "cpu") -> dict[str, Any]:
-    """What produced a result: command, git commit, library versions, device."""
-    import numpy
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def library_versions() -> dict[str, str | None]:
+    """Versions that change results (read from package metadata: nothing heavy is imported)."""
     import torch
 
-    versions = {"python": platform.python_version(), "torch": torch.__version__,
-                "numpy": numpy.__version__}
-    try:
-        import torchvision
-        versions["torchvision"] = torchvision.__version__
-    except ImportError:
-        pass
-    if torch.version.cuda:
-        versions["cuda"] = torch.version.cuda
+    cuda = torch.cuda.is_available()
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": _version("torchvision"),
+        "numpy": _version("numpy"),
+        "torch_tensorrt": _version("torch_tensorrt") or _version("torch-tensorrt"),
+        "tensorrt": _version("tensorrt"),
+        "cuda": torch.version.cuda,
+        "cudnn": str(torch.backends.cudnn.version()) if cuda else None,
+        "triton": _version("triton"),
+    }
+
+
+def provenance(device: Any = "cpu") -> dict[str, Any]:
+    """What produced a result: command, git commit, library versions, device."""
     return {"command": " ".join([Path(sys.executable).name] + sys.argv), "git": git_hash(),
-            "versions": versions, "device": device_name(device)}
+            "versions": {k: v for k, v in library_versions().items() if v is not None},
+            "device": device_name(device)}

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
-import subprocess
-import tempfile
 import time
-from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 import torch
+
+from util.io import atomic_write_text, device_name
 
 PEAK_N = 8192
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,26 +26,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def cache_dir() -> Path:
     return Path(os.environ.get("FOLDED_CNNS_CACHE", "~/.cache/folded-cnns")).expanduser()
-
-
-def device_name(device: torch.device) -> str:
-    """GPU name (e.g. ``NVIDIA H100 80GB HBM3``) or the CPU's description."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and a rename (readers never see half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def measure_matmul_flops(dtype: torch.dtype, device: torch.device, n: int = PEAK_N,
@@ -96,35 +73,3 @@ def peak_flops(dtype: torch.dtype, device: torch.device) -> float | None:
     return value
 
 
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-@lru_cache(maxsize=1)
-def library_versions() -> dict[str, str | None]:
-    """Versions that change benchmark numbers (read from metadata: nothing heavy is imported)."""
-    cuda = torch.cuda.is_available()
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": _version("torchvision"),
-        "torch_tensorrt": _version("torch_tensorrt") or _version("torch-tensorrt"),
-        "tensorrt": _version("tensorrt"),
-        "cuda": torch.version.cuda,
-        "cudnn": str(torch.backends.cudnn.version()) if cuda else None,
-        "triton": _version("triton"),
-    }
-
-
-@lru_cache(maxsize=1)
-def git_commit() -> str | None:
-    """Short commit hash of the code that produced a result (None outside a git checkout)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None

@@ -23,10 +23,8 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from config.tasks import BenchEntry, TaskError, bench_entries  # noqa: E402
-from util.peak import atomic_write_text  # noqa: E402
+from util.io import atomic_savefig, atomic_write_text  # noqa: E402
 
 SETTING = ["BackendRequested", "Precision", "ChannelAlign", "PadInput", "Batch Size"]
 REQUIRED = ["Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput", "FLOPs/sec", "TputNorm",
@@ -125,11 +123,8 @@ def grouped_bars(table: pd.DataFrame, ylabel: str, title: str, path: Path,
 
 def _save(fig: plt.Figure, path: Path) -> None:
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
+    atomic_savefig(fig, path)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def entry_for(csv_name: str, mode: str) -> BenchEntry | None:

@@ -38,7 +38,8 @@ if __package__ in (None, ""):  # run as ``python3 util/report.py``
 import pandas as pd  # noqa: E402
 
 from config.tasks import REPO_ROOT, TaskError  # noqa: E402
-from util.markdown import DASH, atomic_write_text, fmt, fmt_signed, md_table  # noqa: E402
+from util.io import atomic_write_text  # noqa: E402
+from util.markdown import DASH, fmt, fmt_signed, md_table  # noqa: E402
 from util.paper import paper_accuracy, paper_citation, paper_fact, paper_inference_setting  # noqa: E402
 from util.report_data import (ReportError, known_task, load_inference, load_run_config,  # noqa: E402
                               load_stats, load_training, summarize_inference)
