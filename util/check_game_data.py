@@ -89,7 +89,7 @@ def main(args: argparse.Namespace) -> float:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         train_acc, val_acc, test_acc = (accuracy(model, x, y) for x, y in
                                         ((xtr, ytr), (xva, yva), (xte, yte)))
         print(f"epoch {epoch + 1}/{args.epochs}: loss {total / len(xtr):.3f}  train {train_acc:.1f}%  "

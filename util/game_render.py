@@ -140,7 +140,7 @@ def background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         gh, gw = int(rng.integers(2, 9)), int(rng.integers(2, 13))
         tex = rng.normal(0, 1, (gh, gw, 3 if rng.random() < 0.5 else 1)).astype(np.float32)
         tex = cv2.resize(tex, (w, h), interpolation=cv2.INTER_CUBIC).reshape(h, w, -1)
-        img = img + tex * rng.uniform(5, 40)
+        img = img + tex * rng.uniform(5, 30)
     if rng.random() < 0.35:  # fine grain
         img = img + rng.normal(0, rng.uniform(2, 12), (h, w, 1)).astype(np.float32)
     for _ in range(int(rng.choice([0, 1, 2, 3, 4], p=[0.35, 0.25, 0.2, 0.12, 0.08]))):
@@ -308,21 +308,21 @@ def _text_colour(rng: np.random.Generator, bg_lum: float, min_contrast: float) -
 # --- stream artefacts -----------------------------------------------------------------------
 def degrade(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Blur, resolution loss, colour jitter, noise and JPEG, as seen in a video stream.
-    About a third of crops get the hard settings (a poor stream), the rest mild ones."""
+    About 30% of crops get the hard settings (a poor stream), the rest mild ones."""
     H, W = img.shape[:2]
-    hard = rng.random() < 0.35
+    hard = rng.random() < 0.3
     if hard and rng.random() < 0.4:  # stream at a lower resolution
-        f = rng.uniform(0.6, 0.9)
+        f = rng.uniform(0.7, 0.9)
         small = cv2.resize(img, (max(1, int(W * f)), max(1, int(H * f))), interpolation=cv2.INTER_AREA)
         img = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
     if rng.random() < (0.5 if hard else 0.15):
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.9 if hard else 0.6))
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.75 if hard else 0.55))
     img = img * rng.uniform(0.8, 1.2) + rng.uniform(-20, 20) + rng.uniform(-8, 8, 3)
     if rng.random() < 0.5:
         img = img + rng.normal(0, rng.uniform(1, 7 if hard else 3), img.shape)
     out = np.clip(img, 0, 255).astype(np.uint8)
     if rng.random() < 0.75:
-        q = int(rng.integers(20, 60) if hard else rng.integers(50, 96))
+        q = int(rng.integers(25, 70) if hard else rng.integers(50, 96))
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, q])
         out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     return out
