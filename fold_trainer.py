@@ -29,7 +29,7 @@ import io
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from config.tasks import Task, TaskError, TrainRecipe, check_fold, get_task
-from datasets import DatasetError, ImageSet, augment, load_split, teacher_logits, to_float
+from datasets import (CurriculumSchedule, DatasetError, ImageSet, augment, load_split, teacher_logits,
+                      to_float)
 from models import FoldableNet, build_model, fold_images, unfold_logits
 from util.io import atomic_torch_save, atomic_write_json, atomic_write_text, device_name, provenance
 
@@ -70,7 +71,6 @@ class RunConfig:
     amp: str = "bf16"                  # autocast dtype on CUDA: bf16, fp16 or none
     scale_curriculum: bool = True      # shrink the curriculum's period with --epochs
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -95,8 +95,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def effective_recipe(task: Task, cfg: RunConfig) -> TrainRecipe:
     """The task's recipe for ``cfg.fold`` with the command-line overrides applied."""
     r = task.recipe(cfg.fold)
-    return TrainRecipe(r.optimizer, r.lr, r.weight_decay, cfg.batch_size or r.batch_size,
-                       cfg.epochs or r.epochs, r.curriculum, r.step_lr, r.distill_folded)
+    return replace(r, batch_size=cfg.batch_size or r.batch_size, epochs=cfg.epochs or r.epochs)
 
 
 def make_optimizer(model: torch.nn.Module, recipe: TrainRecipe, capturable: bool) -> torch.optim.Optimizer:
@@ -137,8 +136,10 @@ class FoldTrainer:
         splits = {s: load_split(self.task, s, root, fold=self.fold, progress=self.cfg.progress)
                   for s in ("train", "val", "test")}
         self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
-        # curriculum for folded runs only (paper section 4)
-        self.curriculum = self.recipe.curriculum if self.fold > 1 else None
+        # curriculum for folded runs only (paper section 4), scaled to this run's length
+        schedule = CurriculumSchedule(self.task, self.fold,
+                                      self.recipe.epochs if self.cfg.scale_curriculum else None)
+        self.curriculum = schedule if schedule.enabled else None
         self.gpu_images = self.train_set.images.to(self.device)
         self.gpu_labels = self.train_set.labels.to(self.device)
         self.teacher = None
@@ -247,21 +248,12 @@ class FoldTrainer:
         self.static_logits, self.static_loss = logits.detach(), loss.detach()
 
     # ---------------------------------------------------------------- epochs
-    def curriculum_classes(self, epoch: int) -> int:
-        """Active classes at ``epoch``. A run shorter than the recipe (``--epochs``) follows
-        the recipe's schedule on a proportionally compressed time axis, so it still spends
-        the same share of training before every class is active."""
-        paper_epochs = self.task.recipe(self.fold).epochs
-        if self.cfg.scale_curriculum and self.recipe.epochs != paper_epochs:
-            epoch = epoch * paper_epochs // self.recipe.epochs
-        return self.curriculum.classes_at(epoch, self.task.num_classes, self.fold)
-
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
         data_idx = torch.arange(len(self.train_set))
         classes = self.task.num_classes
         if self.curriculum is not None:
-            classes = self.curriculum_classes(epoch)
+            classes = self.curriculum.active_classes(epoch)
             data_idx = torch.nonzero(self.train_set.labels < classes).flatten()
         gen = torch.Generator().manual_seed(self.cfg.seed * 100003 + epoch)  # new groups each epoch
         order = data_idx[torch.randperm(len(data_idx), generator=gen)].to(self.device)
@@ -412,8 +404,7 @@ class FoldTrainer:
                                    "channel_align": self.cfg.channel_align}, self.out / "best.pth")
             self._save(epoch + 1)
             if self.cfg.progress:
-                cur = (f" | curriculum {stats['classes']}/{self.task.num_classes} classes"
-                       if self.curriculum else "")
+                cur = f" | {self.curriculum.describe(epoch)}" if self.curriculum else ""
                 print(f"{tag} epoch {epoch}: train top1 {stats['train_top1']:.2f} loss {stats['train_loss']:.4f}"
                       f" | val top1 {val['top1']:.2f} | test top1 {test['top1']:.2f} | {seconds:.1f}s{cur}",
                       flush=True)

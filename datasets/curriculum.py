@@ -4,7 +4,9 @@ A folded model (f > 1) with a curriculum in its recipe starts with ``max(f, K //
 classes and gains ``max(K // 10, 1)`` more every 60 epochs (lol/timer-minutes at f = 4:
 ``K // 20`` every 120), in sorted class-name order, i.e. the first ``n`` of
 ``task.classes``. The numbers come from ``task.recipe(fold).curriculum``; the original
-(f = 1) and tasks without a curriculum always see every class.
+(f = 1) and tasks without a curriculum always see every class. A run of ``epochs`` other
+than the recipe's follows the same schedule on a proportionally scaled time axis, so a short
+run still spends the same share of training before every class is active.
 """
 from __future__ import annotations
 
@@ -16,12 +18,17 @@ from .image_set import ImageSet
 class CurriculumSchedule:
     """Which classes are active in each epoch, for train and evaluation splits alike."""
 
-    def __init__(self, task: Task | str, fold: int) -> None:
+    def __init__(self, task: Task | str, fold: int, epochs: int | None = None) -> None:
         self.task = get_task(task)
         self.fold = fold
         recipe = self.task.recipe(fold)
         self.curriculum = recipe.curriculum if fold > 1 else None
         self.num_classes = self.task.num_classes
+        self.recipe_epochs = recipe.epochs
+        self.epochs = epochs or recipe.epochs  # the run's length
+
+    def _recipe_epoch(self, epoch: int) -> int:
+        return epoch * self.recipe_epochs // self.epochs
 
     @property
     def enabled(self) -> bool:
@@ -31,7 +38,7 @@ class CurriculumSchedule:
         """Number of active classes in ``epoch`` (0-based): the first n of ``task.classes``."""
         if self.curriculum is None:
             return self.num_classes
-        return self.curriculum.classes_at(epoch, self.num_classes, self.fold)
+        return self.curriculum.classes_at(self._recipe_epoch(epoch), self.num_classes, self.fold)
 
     def select(self, data: ImageSet, epoch: int) -> ImageSet:
         """The samples of ``data`` whose class is active in ``epoch``."""
@@ -40,10 +47,10 @@ class CurriculumSchedule:
 
     def next_change(self, epoch: int) -> int | None:
         """First epoch after ``epoch`` with more active classes, or None."""
-        if self.curriculum is None or self.active_classes(epoch) >= self.num_classes:
+        now = self.active_classes(epoch)
+        if self.curriculum is None or now >= self.num_classes:
             return None
-        every = self.curriculum.every
-        return (epoch // every + 1) * every
+        return next((e for e in range(epoch + 1, self.epochs) if self.active_classes(e) > now), None)
 
     def describe(self, epoch: int) -> str:
         """One line for logs, e.g. ``curriculum: 4/11 classes (next +1 at epoch 60)``."""

@@ -245,6 +245,15 @@ def test_curriculum_schedule_follows_the_recipe():
     assert CurriculumSchedule("cifar100", 4).active_classes(0) == 100  # no curriculum in its recipe
 
 
+def test_curriculum_scaled_to_a_shorter_run():
+    """60 epochs instead of 1500: the same schedule on a 25x compressed time axis."""
+    s = CurriculumSchedule("lol/goldnumber-fraction", 4, epochs=60)
+    full = CurriculumSchedule("lol/goldnumber-fraction", 4)
+    assert [s.active_classes(e) for e in (0, 2, 3, 59)] == [full.active_classes(e * 25) for e in (0, 2, 3, 59)]
+    assert s.active_classes(2) == 4 and s.active_classes(3) == 5 and s.active_classes(59) == 11
+    assert s.describe(0) == "curriculum: 4/11 classes (next +1 at epoch 3)"
+
+
 def test_curriculum_select_filters_labels():
     labels = torch.arange(11).repeat(3)
     data = ImageSet(torch.zeros(33, 3, 2, 2, dtype=torch.uint8), labels, get_task("lol/goldnumber-fraction").classes, "t")
