@@ -51,10 +51,10 @@ def step(name: str, save: Path, cmd: list[str], env: dict[str, str] | None = Non
     else:
         with atomic_path(stdout_to) as tmp, open(tmp, "w") as fh:
             code = subprocess.run(cmd, cwd=REPO, env=full_env, stdout=fh).returncode
-            if code:
+            if code:  # raised inside: a failed step's partial output is discarded, not renamed
                 raise SystemExit(f"error: step '{name}' failed (exit {code}); fix it and re-run "
                                  "the same command to continue")
-    if code:
+    elif code:
         raise SystemExit(f"error: step '{name}' failed (exit {code}); fix it and re-run "
                          "the same command to continue")
     marker.write_text(f"{time.time() - t0:.1f}\n")
