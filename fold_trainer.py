@@ -137,8 +137,7 @@ class FoldTrainer:
                   for s in ("train", "val", "test")}
         self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
         # curriculum for folded runs only (paper section 4), scaled to this run's length
-        schedule = CurriculumSchedule(self.task, self.fold,
-                                      self.recipe.epochs if self.cfg.scale_curriculum else None)
+        schedule = CurriculumSchedule(self.task, self.fold, self.curriculum_epochs)
         self.curriculum = schedule if schedule.enabled else None
         self.gpu_images = self.train_set.images.to(self.device)
         self.gpu_labels = self.train_set.labels.to(self.device)
@@ -169,6 +168,9 @@ class FoldTrainer:
                           if self.recipe.step_lr else None)
         self.start_epoch, self.best_val, self.best_epoch, self.history = 0, -1.0, -1, []
         self.wall = 0.0
+        # The curriculum is laid out over the run's length when it starts and keeps that layout
+        # when the run is later extended (--epochs raised): added epochs never drop classes again.
+        self.curriculum_epochs: int | None = self.recipe.epochs if self.cfg.scale_curriculum else None
 
     def resume(self) -> None:
         src = self.out / "current.pth"
@@ -191,6 +193,7 @@ class FoldTrainer:
         self.best_val, self.best_epoch = float(ckpt["best_val"]), int(ckpt["best_epoch"])
         self.history = list(ckpt.get("history", []))[: self.start_epoch]
         self.wall = float(ckpt.get("wall_seconds", 0.0))
+        self.curriculum_epochs = ckpt.get("curriculum_epochs", self.curriculum_epochs)
         if "rng" in ckpt:
             torch.set_rng_state(ckpt["rng"])
         if self.cfg.progress:
@@ -339,7 +342,8 @@ class FoldTrainer:
                 "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                 "epoch": epoch, "best_val": self.best_val, "best_epoch": self.best_epoch,
                 "history": self.history, "rng": torch.get_rng_state(), "wall_seconds": self.wall,
-                "task": self.task.name, "fold": self.fold, "channel_align": self.cfg.channel_align}
+                "task": self.task.name, "fold": self.fold, "channel_align": self.cfg.channel_align,
+                "curriculum_epochs": self.curriculum_epochs}
         atomic_torch_save(ckpt, self.out / "current.pth")
         self._write_stats()
 
@@ -370,10 +374,12 @@ class FoldTrainer:
                 return result  # finished: never retrained
             done.unlink()  # asked for more epochs than it has: continue from current.pth
         self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.out / "config.json", {"run": asdict(self.cfg), "recipe": asdict(self.recipe),
-                                                     "batch_images": self.batch, **provenance(str(self.device))})
         self.build()
         self.resume()
+        atomic_write_json(self.out / "config.json", {"run": asdict(self.cfg), "recipe": asdict(self.recipe),
+                                                     "batch_images": self.batch,
+                                                     "curriculum_epochs": self.curriculum_epochs,
+                                                     **provenance(str(self.device))})
         self.load_data()
         if self.use_graph and self.start_epoch < self.recipe.epochs:
             try:

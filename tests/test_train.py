@@ -177,3 +177,22 @@ def test_predict_keeps_image_order_under_folding():
     with torch.no_grad():
         ref = t.model.eval()(to_float(imgs, get_task("lol/goldnumber-fraction")))
     assert torch.allclose(logits, ref, atol=1e-5)
+
+
+def test_extending_a_finished_run_keeps_its_curriculum(tmp_path, data_root):
+    """Raising --epochs continues a finished run from current.pth; the curriculum keeps the
+    layout it started with (all classes by the old last epoch), so added epochs never drop
+    classes, and results.csv keeps one row per run."""
+    args = ("--tasks", "lol/goldnumber-fraction", "--folds", "2")
+    assert train(tmp_path, data_root, *args, "--epochs", "3").returncode == 0
+    stats = tmp_path / "lol/goldnumber-fraction/fold2/stats.csv"
+    assert [int(s["classes"]) for s in read_csv(stats)][-1] == 11
+    p = train(tmp_path, data_root, *args, "--epochs", "9")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "resuming after epoch 3" in p.stdout
+    rows = read_csv(stats)
+    assert [int(s["epoch"]) for s in rows] == list(range(9))
+    assert {int(s["classes"]) for s in rows[3:]} == {11}  # laid out over 9 epochs, epoch 3 would have 10
+    assert json.loads((tmp_path / "lol/goldnumber-fraction/fold2/config.json").read_text())["curriculum_epochs"] == 3
+    results = read_csv(tmp_path / "results.csv")
+    assert len(results) == 1 and results[0]["epochs"] == "9"
