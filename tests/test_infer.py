@@ -221,3 +221,28 @@ def test_plot_results(tmp_path):
     summary = (tmp_path / "plots" / "summary.md").read_text()
     assert "| sot/timer3 | 1,000,000 | cudagraph | - | 1.50x | 1.50x |" in summary
     assert "Rows with errors left out: 1." in summary
+
+
+def test_auto_probe_warms_up_before_judging(monkeypatch):
+    """auto must not judge a backend by its first slow calls (e.g. right after a compile):
+    here 'compile' is slow for its first 30 calls and then 10x faster than 'eager'."""
+    import time as _time
+
+    from util import benchmark
+    calls = {"compile": 0}
+
+    def slow_then_fast(x):
+        calls["compile"] += 1
+        _time.sleep(0.02 if calls["compile"] <= 30 else 0.0001)
+        return x
+
+    def steady(x):
+        _time.sleep(0.001)
+        return x
+
+    fns = {"eager": steady, "compile": slow_then_fast}
+    monkeypatch.setattr(benchmark, "auto_candidates", lambda device: ["eager", "compile"])
+    monkeypatch.setattr(benchmark, "prepare", lambda name, m, x: bench_backends.Prepared(name, fns[name], 0.0))
+    cfg = BenchConfig(model="noscope_coral", device="cpu", num_warmup=40, num_iteration=50, trials=1)
+    best, probe, _ = benchmark._prepare_auto(torch.nn.Identity(), torch.zeros(1), cfg, 1)
+    assert best.backend == "compile" and probe["compile"] > probe["eager"]
