@@ -151,6 +151,19 @@ def test_report_without_inference_and_custom_out(tmp_path):
     assert "nope.csv` does not exist" in (save / "report.md").read_text()
 
 
+def test_report_quotes_measured_order_agreement(tmp_path):
+    save = make_savedir(tmp_path)
+    assert run_cli("util/report.py", str(save)).returncode == 0
+    assert "no run here measured it" in (save / "report.md").read_text()
+    lines = (save / "results.csv").read_text().splitlines()
+    lines[0] += ",order_agreement"
+    lines[1:] = [ln + (",87.05" if ",2," in ln and ln.startswith("lol/") else ",") for ln in lines[1:]]
+    (save / "results.csv").write_text("\n".join(lines) + "\n")
+    assert run_cli("util/report.py", str(save)).returncode == 0
+    text = (save / "report.md").read_text()
+    assert "`lol/goldnumber-fraction` f = 2: 87.05%" in text and "noscope-coral` f = 2:" not in text
+
+
 def test_report_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
