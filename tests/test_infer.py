@@ -246,3 +246,25 @@ def test_auto_probe_warms_up_before_judging(monkeypatch):
     cfg = BenchConfig(model="noscope_coral", device="cpu", num_warmup=40, num_iteration=50, trials=1)
     best, probe, _ = benchmark._prepare_auto(torch.nn.Identity(), torch.zeros(1), cfg, 1)
     assert best.backend == "compile" and probe["compile"] > probe["eager"]
+
+
+def test_auto_picks_one_backend_per_model_on_its_original(monkeypatch, capsys):
+    """run_inference with BACKEND=auto: the original's choice is reused for the folded rows,
+    so every speedup compares the same backend."""
+    from util import benchmark
+    from util.run_inference import ROW_PREFIX, get_args_parser, worker
+    asked = []
+
+    def fake_run(cfg):
+        asked.append((cfg.fold, cfg.backend))
+        chosen = "compile" if cfg.backend == "auto" else cfg.backend
+        return {"model": cfg.model, "fold": cfg.fold, "backend": chosen, "backend_requested": cfg.backend}
+
+    monkeypatch.setattr(benchmark, "run_benchmark", fake_run)
+    args = get_args_parser().parse_args(["--worker", "noscope_coral", "--folds", "1", "2", "4",
+                                         "--backend", "auto", "--device", "cpu"])
+    worker(args)
+    assert asked == [(1, "auto"), (2, "compile"), (4, "compile")]
+    rows = [json.loads(ln[len(ROW_PREFIX):]) for ln in capsys.readouterr().out.splitlines()
+            if ln.startswith(ROW_PREFIX)]
+    assert [(r["backend"], r["backend_requested"]) for r in rows] == [("compile", "auto")] * 3

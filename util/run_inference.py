@@ -16,7 +16,8 @@ convention). Every setting is an environment variable or a flag (flags win):
 
     MODELS="all"        benchmark names, or groups: all game noscope efficientnet
     FOLDS="1 2 3 4"     TRIALS=10  ITERS=10000  WARMUP=100  BATCH=1024
-    BACKEND=auto        eager cudagraph compile tensorrt auto
+    BACKEND=auto        eager cudagraph compile tensorrt auto (auto: chosen on each model's
+                        original, then reused for its folds: one backend per speedup)
     PRECISION=fp16      ALIGN=1  PAD_INPUT=0  CHANNELS_LAST=1  DEVICE=cuda  E2E=0
     TIMEOUT=0           seconds per model worker (0 = none)
     QUICK=1             ITERS=200 WARMUP=20 TRIALS=1 BACKEND=cudagraph (eager on CPU),
@@ -140,17 +141,27 @@ def folds_for(model: str, folds: list[int]) -> list[int]:
 # ---------------------------------------------------------------- worker (one model)
 
 def worker(args: argparse.Namespace) -> None:
-    """Measure every fold of one model; print one ``RESULT {json}`` line per fold."""
+    """Measure every fold of one model; print one ``RESULT {json}`` line per fold.
+
+    With ``auto``, the backend is chosen once, on the first fold measured (the original when
+    FOLDS has 1), and reused for the model's other folds: every speedup then compares one
+    backend, the one fastest for the original (choosing per fold once paired a compiled
+    original with a CUDA-graph folded model).
+    """
     from util.benchmark import BenchConfig, run_benchmark  # heavy imports only in workers
 
+    backend = args.backend
     for fold in folds_for(args.worker, args.folds):
         cfg = BenchConfig(model=args.worker, fold=fold, batch_size=args.batch, num_warmup=args.warmup,
-                          num_iteration=args.iters, trials=args.trials, backend=args.backend,
+                          num_iteration=args.iters, trials=args.trials, backend=backend,
                           precision=args.precision, channels_last=args.channels_last,
                           channel_align=args.align, pad_input=args.pad_input, device=args.device,
                           end_to_end=args.end_to_end)
         try:
             row = run_benchmark(cfg)
+            if args.backend == "auto":
+                backend = row["backend"]
+                row["backend_requested"] = "auto"
         except Exception as exc:  # recorded by the parent; the next fold still runs
             msg = str(exc).splitlines()[0] if str(exc) else ""
             row = {"model": args.worker, "fold": fold, "error": f"{type(exc).__name__}: {msg}"[:500]}
