@@ -27,6 +27,7 @@ import argparse
 import csv
 import io
 import json
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -70,7 +71,7 @@ class RunConfig:
     cuda_graph: bool = True
     amp: str = "bf16"                  # autocast dtype on CUDA: bf16, fp16 or none
     scale_curriculum: bool = True      # shrink the curriculum's period with --epochs
-    progress: bool = True
+    progress: bool = True              # tqdm bars (the one-line-per-epoch prints are always on)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -196,8 +197,7 @@ class FoldTrainer:
         self.curriculum_epochs = ckpt.get("curriculum_epochs", self.curriculum_epochs)
         if "rng" in ckpt:
             torch.set_rng_state(ckpt["rng"])
-        if self.cfg.progress:
-            print(f"[{self.task.name} f={self.fold}] resuming after epoch {self.start_epoch} from {src}")
+        print(f"[{self.task.name} f={self.fold}] resuming after epoch {self.start_epoch} from {src}", flush=True)
 
     # ---------------------------------------------------------------- steps
     def _forward_loss(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -368,10 +368,10 @@ class FoldTrainer:
     # ---------------------------------------------------------------- main loop
     def run(self) -> dict[str, Any]:
         done = self.out / "done.json"
+        finished = finished_result(self.cfg)
+        if finished is not None:
+            return finished  # never retrained
         if done.exists():
-            result = json.loads(done.read_text())["result"]
-            if result["epochs"] >= self.recipe.epochs:
-                return result  # finished: never retrained
             done.unlink()  # asked for more epochs than it has: continue from current.pth
         self.out.mkdir(parents=True, exist_ok=True)
         self.build()
@@ -409,11 +409,10 @@ class FoldTrainer:
                                    "task": self.task.name, "fold": self.fold,
                                    "channel_align": self.cfg.channel_align}, self.out / "best.pth")
             self._save(epoch + 1)
-            if self.cfg.progress:
-                cur = f" | {self.curriculum.describe(epoch)}" if self.curriculum else ""
-                print(f"{tag} epoch {epoch}: train top1 {stats['train_top1']:.2f} loss {stats['train_loss']:.4f}"
-                      f" | val top1 {val['top1']:.2f} | test top1 {test['top1']:.2f} | {seconds:.1f}s{cur}",
-                      flush=True)
+            cur = f" | {self.curriculum.describe(epoch)}" if self.curriculum else ""
+            print(f"{tag} epoch {epoch}: train top1 {stats['train_top1']:.2f} loss {stats['train_loss']:.4f}"
+                  f" | val top1 {val['top1']:.2f} | test top1 {test['top1']:.2f} | {seconds:.1f}s{cur}",
+                  flush=True)
         result = self.result_row()
         if self.best_epoch < 0:
             print(f"{tag} warning: no epoch trained on all classes; the curriculum needs more epochs", flush=True)
@@ -424,6 +423,16 @@ class FoldTrainer:
                   f"{result['order_agreement']:.2f}%")
         atomic_write_json(done, {"result": result})
         return result
+
+
+def finished_result(cfg: RunConfig) -> dict[str, Any] | None:
+    """The results row of a run whose ``done.json`` already has all the epochs asked for, else
+    None; train.py asks this before starting a child process, so a finished run costs nothing."""
+    done = Path(cfg.outdir) / "done.json"
+    if not done.exists():
+        return None
+    result = json.loads(done.read_text())["result"]
+    return result if result["epochs"] >= effective_recipe(get_task(cfg.task), cfg).epochs else None
 
 
 def train_one(cfg: RunConfig) -> dict[str, Any]:
@@ -438,6 +447,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("fold", type=int, help="fold factor f (1 = original CNN)")
     p.add_argument("outdir", help="run folder (checkpoints, stats, config.json)")
     add_run_options(p)
+    p.add_argument("--teacher", default=None,
+                   help="f=1 checkpoint to distil from (runs whose recipe distils; default: OUTDIR/../fold1/best.pth)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bars (for logs); the one line per epoch is still printed")
     return p
 
 
@@ -462,21 +475,54 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="accepted for compatibility: data lives in memory, no loader workers are used")
 
 
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig this script's command line asks for (inverse of ``config_argv``)."""
+    return RunConfig(task=args.task, fold=args.fold, outdir=args.outdir, epochs=args.epochs,
+                     batch_size=args.batch_size, device=args.device, channel_align=args.channel_align,
+                     seed=args.seed, data_root=args.data_root, eval_orders=args.eval_orders,
+                     cuda_graph=args.cuda_graph, amp=args.amp, scale_curriculum=args.scale_curriculum,
+                     continue_from_file=args.continue_from_file, progress=args.progress,
+                     teacher=args.teacher or str(Path(args.outdir).parent / "fold1" / "best.pth"))
+
+
+def config_argv(cfg: RunConfig) -> list[str]:
+    """Command-line arguments of this script that train exactly ``cfg``: ``train.py --jobs N``
+    starts each run as ``python3 fold_trainer.py <these>``, so both paths train the same run."""
+    argv = [cfg.task, str(cfg.fold), cfg.outdir, "--device", cfg.device, "--channel-align", str(cfg.channel_align),
+            "--seed", str(cfg.seed), "--eval-orders", str(cfg.eval_orders), "--amp", cfg.amp]
+    optional = {"--epochs": cfg.epochs, "--batch-size": cfg.batch_size, "--data-root": cfg.data_root,
+                "--teacher": cfg.teacher, "--continue_from_file": cfg.continue_from_file}
+    argv += [a for flag, v in optional.items() if v is not None for a in (flag, str(v))]
+    switches = {"--no-cuda-graph": not cfg.cuda_graph, "--no-scale-curriculum": not cfg.scale_curriculum,
+                "--no-progress": not cfg.progress}
+    return argv + [flag for flag, on in switches.items() if on]
+
+
+def sigterm_as_ctrl_c() -> None:
+    """Make SIGTERM (a job scheduler, ``timeout``, ``train.py --jobs`` stopping its children) end a
+    run the way Ctrl-C does: KeyboardInterrupt, one line, no traceback, last completed epoch kept.
+    Only the first signal raises; later ones are swallowed so they cannot break that clean exit
+    (a terminal's Ctrl-C reaches ``train.py --jobs`` children just before its SIGTERM does).
+    Swallowed by a no-op, not SIG_IGN: a signal already pending when the disposition becomes
+    SIG_IGN makes Python print an "ignored due to race condition" traceback."""
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(args: argparse.Namespace) -> None:
     if args.epochs is not None and args.epochs < 1 or args.batch_size is not None and args.batch_size < 1:
         raise TrainError("--epochs and --batch-size must be >= 1")
-    cfg = RunConfig(task=args.task, fold=args.fold, outdir=args.outdir, epochs=args.epochs,
-                    batch_size=args.batch_size, device=args.device, channel_align=args.channel_align,
-                    seed=args.seed, data_root=args.data_root, eval_orders=args.eval_orders,
-                    cuda_graph=args.cuda_graph, amp=args.amp, scale_curriculum=args.scale_curriculum,
-                    continue_from_file=args.continue_from_file,
-                    teacher=str(Path(args.outdir).parent / "fold1" / "best.pth"))
-    print(train_one(cfg))
+    print(train_one(config_from_args(args)), flush=True)
 
 
 USER_ERRORS = (TaskError, DatasetError, TrainError)
 
 if __name__ == "__main__":
+    sigterm_as_ctrl_c()
     try:
         main(get_args_parser().parse_args())
     except USER_ERRORS as exc:

@@ -123,7 +123,9 @@ def test_kill_and_resume_gives_same_epochs_without_duplicates(tmp_path, data_roo
     assert len(read_csv(tmp_path / "results.csv")) == 1
 
 
-def test_ctrl_c_exits_cleanly(tmp_path, data_root):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_exits_cleanly(tmp_path, data_root, sig):
+    """Ctrl-C, and SIGTERM from a job scheduler or timeout, end the same clean way."""
     args = [sys.executable, "train.py", str(tmp_path), "--data-root", str(data_root), "--device", "cpu",
             "--tasks", "lol/goldnumber-fraction", "--folds", "1", "--epochs", "400"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -131,11 +133,68 @@ def test_ctrl_c_exits_cleanly(tmp_path, data_root):
     deadline = time.time() + 300
     while time.time() < deadline and not stats.exists():
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0 and "Traceback" not in err and "re-run the same command" in err
     ckpt = torch.load(tmp_path / "lol/goldnumber-fraction/fold1/current.pth", weights_only=True)
     assert ckpt["epoch"] >= 1
+
+
+def test_jobs_2_trains_runs_in_child_processes_and_resumes(tmp_path, data_root):
+    cmd = ("--tasks", "lol/goldnumber-fraction", "--folds", "1", "2", "--epochs", "2", "--jobs", "2")
+    p = train(tmp_path, data_root, *cmd)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert p.stdout.count("[start]") == 2 and p.stdout.count("[done]") == 2 and "Test top-1" in p.stdout
+    runs = [("lol/goldnumber-fraction", "1"), ("lol/goldnumber-fraction", "2")]
+    assert [(r["task"], r["fold"]) for r in read_csv(tmp_path / "results.csv")] == runs
+    for f in (1, 2):
+        run = tmp_path / "lol/goldnumber-fraction" / f"fold{f}"
+        log = (run / "train.log").read_text()
+        assert f"[lol/goldnumber-fraction f={f}] epoch 0:" in log and "epoch 1:" in log, log
+        assert "\r" not in log  # no progress bars in the log
+        assert [s["epoch"] for s in read_csv(run / "stats.csv")] == ["0", "1"]
+    again = train(tmp_path, data_root, *cmd)
+    assert again.returncode == 0 and "[start]" not in again.stdout, again.stdout
+    assert [(r["task"], r["fold"]) for r in read_csv(tmp_path / "results.csv")] == runs
+
+
+def test_jobs_sigterm_stops_every_child_cleanly(tmp_path, data_root):
+    args = [sys.executable, "train.py", str(tmp_path), "--data-root", str(data_root), "--device", "cpu",
+            "--tasks", "lol/goldnumber-fraction", "--folds", "1", "2", "--epochs", "400", "--jobs", "2"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = [tmp_path / "lol/goldnumber-fraction" / f"fold{f}" for f in (1, 2)]
+    deadline = time.time() + 300
+    while time.time() < deadline and not all((r / "stats.csv").exists() for r in runs):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in err and "re-run the same command" in err, err
+    for run in runs:
+        log = (run / "train.log").read_text()
+        assert "Traceback" not in log and "interrupted" in log.strip().splitlines()[-1], log[-2000:]
+        assert torch.load(run / "current.pth", weights_only=True)["epoch"] >= 1
+
+
+def test_fold_trainer_cli_forwards_every_run_setting():
+    """train.py --jobs starts runs as ``fold_trainer.py <config_argv(cfg)>``: nothing may be lost."""
+    from dataclasses import fields
+
+    from fold_trainer import RunConfig, config_argv, config_from_args, get_args_parser
+    changed = dict(task="cifar10", fold=2, outdir="/tmp/r/cifar10/fold2", epochs=3, batch_size=8, device="cuda:1",
+                   channel_align=8, seed=5, data_root="/d", teacher="/t/best.pth", continue_from_file="/c.pth",
+                   eval_orders=2, cuda_graph=False, amp="fp16", scale_curriculum=False, progress=False)
+    assert set(changed) == {f.name for f in fields(RunConfig)}, "a new RunConfig field needs a CLI option"
+    for cfg in (RunConfig(**changed), RunConfig(task="noscope-coral", fold=1, outdir="o", teacher="t")):
+        assert config_from_args(get_args_parser().parse_args(config_argv(cfg))) == cfg
+
+
+def test_folded_cifar10_waits_for_this_savedirs_fold1(tmp_path):
+    import train as train_script
+    if train_script.teacher_path(tmp_path, "cifar10").is_relative_to(train_script.TEACHER_FILES):
+        pytest.skip("a shipped CIFAR-10 teacher exists: no run waits for fold 1")
+    assert train_script.distils_from_this_savedir(tmp_path, "cifar10", 2)
+    assert not train_script.distils_from_this_savedir(tmp_path, "cifar10", 1)
+    assert not train_script.distils_from_this_savedir(tmp_path, "lol/goldnumber-fraction", 2)
 
 
 def test_corrupt_checkpoint_is_a_clear_error_and_kept(tmp_path, data_root):
@@ -151,6 +210,8 @@ def test_corrupt_checkpoint_is_a_clear_error_and_kept(tmp_path, data_root):
 def test_user_errors_are_one_line(tmp_path, data_root):
     assert_one_line_error(train(tmp_path, data_root, "--tasks", "lol/nope"), "unknown task", "lol/goldnumber-fraction")
     assert_one_line_error(train(tmp_path, data_root, "--folds", "0"), "fold")
+    assert_one_line_error(train(tmp_path, data_root, "--jobs", "0"), "--jobs must be >= 1")
+    assert_one_line_error(train(tmp_path, data_root, "--devices", "cpu", "cpu"), "--jobs 2")
     p = run_cli("train.py", str(tmp_path), "--data-root", str(tmp_path / "empty"), "--tasks", "sot/timer3",
                 "--device", "cpu")
     assert p.returncode != 0 and "Traceback" not in p.stderr and "--synthetic" in p.stderr
