@@ -52,7 +52,7 @@ def test_resnet18_widths():
 
 
 def test_initialisation():
-    m = build_model("lol/goldnumber-fraction", 1)
+    m = build_model("lol/goldnumber-fraction", 1).requires_grad_(False)
     assert float(m.head.weight.std()) == pytest.approx(0.01, rel=0.3)
     assert float(m.head.bias.abs().max()) == 0.0
     conv = m.features[0]
