@@ -24,7 +24,8 @@ Backends (``--backend``):
   compile    torch.compile(mode="max-autotune"); compile/autotune time is reported, not timed
   tensorrt   Torch-TensorRT (dynamo), when torch_tensorrt is installed
   auto       (default) on CUDA: prepare tensorrt (if installed), compile, cudagraph and
-             eager, time a 200-iteration probe of each, and run the fastest; on CPU: eager.
+             eager, probe each (the full warm-up, then the best of two 500-iteration loops),
+             and run the fastest; on CPU: eager.
              The chosen backend and every probe result are printed.
 
 Timing: device-resident random normal input; --num_warmup iterations; --trials loops of

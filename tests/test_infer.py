@@ -268,3 +268,22 @@ def test_auto_picks_one_backend_per_model_on_its_original(monkeypatch, capsys):
     rows = [json.loads(ln[len(ROW_PREFIX):]) for ln in capsys.readouterr().out.splitlines()
             if ln.startswith(ROW_PREFIX)]
     assert [(r["backend"], r["backend_requested"]) for r in rows] == [("compile", "auto")] * 3
+
+
+def test_profile_model_cpu(tmp_path):
+    """util/profile_model.py: per-operator time of original vs folded, table and CSV."""
+    out = tmp_path / "prof.csv"
+    p = run_cli("util/profile_model.py", "noscope_coral", "--folds", "1", "2", "--device", "cpu",
+                "--precision", "fp32", "--batch-size", "8", "--iters", "2", "--warmup", "1", "--csv", str(out))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "noscope_coral f=2 (eager, cpu)" in p.stdout and "aten::conv2d" in p.stdout
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    from util.profile_model import CSV_COLUMNS
+    assert list(rows[0]) == CSV_COLUMNS
+    convs = {r["fold"]: r for r in rows if r["kernel"] == "aten::conv2d"}
+    assert set(convs) == {"1", "2"} and all(float(r["calls_per_batch"]) == 2.0 for r in convs.values())
+    assert {r["images_per_batch"] for r in rows} == {"8"}
+    for fold in ("1", "2"):
+        assert sum(float(r["share"]) for r in rows if r["fold"] == fold) == pytest.approx(1.0)
+    assert_one_line_error(run_cli("util/profile_model.py", "nope", "--device", "cpu"), "unknown model")

@@ -239,6 +239,21 @@ def model_flops_per_input(target: Target, model: nn.Module, cfg: BenchConfig) ->
         return float(sum(c.flops for c in costs)), "layer_costs"
 
 
+def build_bench_model(cfg: BenchConfig, target: Target, device: torch.device) -> tuple[nn.Module, torch.Tensor]:
+    """The model of ``target`` in eval mode, cast and laid out as ``cfg`` asks, and its
+    device-resident random input batch of ``cfg.batch_size // f`` inputs."""
+    dtype = PRECISIONS[cfg.precision]
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    torch.manual_seed(cfg.seed)
+    model = build_model(target.entry.task, target.build_fold, scaling=target.scaling,
+                        channel_align=cfg.channel_align, pad_input=cfg.pad_input)
+    model = model.eval().to(device=device, dtype=dtype, memory_format=fmt)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    x = torch.randn(cfg.batch_size // target.build_fold, *model_input_shape(model), generator=gen,
+                    device=device, dtype=dtype).contiguous(memory_format=fmt)
+    return model, x
+
+
 def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     """Measure ``cfg`` and return one result row (see ``infer.py --json``)."""
     target, device = check_config(cfg)
@@ -246,17 +261,11 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # pick the fastest conv algorithm per shape
-    torch.manual_seed(cfg.seed)
-    model = build_model(target.entry.task, target.build_fold, scaling=target.scaling,
-                        channel_align=cfg.channel_align, pad_input=cfg.pad_input)
+    model, x = build_bench_model(cfg, target, device)
     flops_per_input, flops_source = model_flops_per_input(target, model, cfg)
-    model = model.eval().to(device=device, dtype=dtype, memory_format=fmt)
     f = target.build_fold
     inputs = cfg.batch_size // f
     images_per_iter = inputs * f
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    x = torch.randn(inputs, *model_input_shape(model), generator=gen, device=device,
-                    dtype=dtype).contiguous(memory_format=fmt)
 
     row: dict[str, Any] = {"model": cfg.model, "csv_name": target.entry.csv_name,
                            "fold": target.fold, "mode": target.mode}

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Where one batch's time goes: per-kernel time of the original vs folded CNNs, side by side.
+
+The benchmark (``infer.py``) says how fast; this says why. For each fold it runs the model as
+``infer.py`` builds it (same batch of images, dtype, layout, alignment), profiles
+``--iters`` forward passes with ``torch.profiler`` and prints, per batch of images:
+
+* wall time (between CUDA events; ``perf_counter`` on CPU),
+* the summed time of the device kernels (CUDA) or operators (CPU, self time),
+* the rest, wall minus kernels: launch gaps, host overhead, idle GPU,
+* the top kernels by time, with calls per batch.
+
+Folding shrinks the convolutions' time per image; what it does not shrink (kernel count,
+pooling and pointwise kernels, gaps) is what caps the speedup at a given batch.
+
+Backends: ``eager``; ``compile`` is profiled as ``torch.compile(mode="max-autotune-no-cudagraphs")``
+(the same autotuned kernels as the benchmark's max-autotune, launched without a CUDA graph so
+the profiler sees each one; the graph removes launch gaps only). The benchmark's ``cudagraph``
+backend replays exactly the eager kernels, so profile it as ``eager``.
+
+Examples::
+
+    python3 util/profile_model.py game_apex/squad_count_v2 --folds 1 4 --backend compile
+    python3 util/profile_model.py noscope_coral --folds 1 2 4 --channel-align 8 --pad-input --csv prof.csv
+    python3 util/profile_model.py noscope_coral --folds 1 2 --device cpu --precision fp32 --batch-size 16 --iters 2
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler library's own log lines: errors only
+import torch  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
+
+from config.tasks import TaskError  # noqa: E402
+from models import FoldError  # noqa: E402
+from util.bench_backends import BenchError  # noqa: E402
+from util.benchmark import DEVICES, PRECISIONS, BenchConfig, build_bench_model, check_config  # noqa: E402
+from util.io import atomic_write_text  # noqa: E402
+
+BACKENDS = ("eager", "compile")
+CSV_COLUMNS = ["model", "fold", "backend", "device", "images_per_batch", "kernel", "calls_per_batch",
+               "us_per_batch", "share"]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _wall_seconds(fn: Any, x: torch.Tensor, iters: int, device: torch.device) -> float:
+    """Seconds per call of ``fn(x)``, timed over ``iters`` calls."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            fn(x)
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3 / iters
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        fn(x)
+    return (time.perf_counter() - t0) / iters
+
+
+def profile_fold(cfg: BenchConfig, iters: int) -> dict[str, Any]:
+    """Profile ``iters`` forwards of ``cfg``; times are per batch of images."""
+    target, device = check_config(cfg)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    model, x = build_bench_model(cfg, target, device)
+    with torch.inference_mode():
+        fn = model
+        if cfg.backend == "compile":
+            torch._dynamo.reset()
+            fn = torch.compile(model, mode="max-autotune-no-cudagraphs")
+        for _ in range(max(cfg.num_warmup, 2)):  # compiles, autotunes, picks cuDNN algorithms
+            fn(x)
+        _sync(device)
+        wall = _wall_seconds(fn, x, iters, device)
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=activities) as prof:
+            for _ in range(iters):
+                fn(x)
+            _sync(device)
+    kernels: dict[str, list[float]] = {}
+    for ev in prof.events():
+        if device.type == "cuda":
+            if ev.device_type != torch.autograd.DeviceType.CUDA:
+                continue
+            us = ev.time_range.elapsed_us()  # a kernel, memcpy or memset on the GPU
+        else:
+            if ev.device_type != torch.autograd.DeviceType.CPU or ev.cpu_parent is not None:
+                continue  # top-level operators only: their total covers their children
+            us = ev.cpu_time_total
+        entry = kernels.setdefault(ev.name, [0, 0.0])
+        entry[0] += 1
+        entry[1] += us
+    rows = sorted(({"kernel": k, "calls_per_batch": n / iters, "us_per_batch": t / iters}
+                   for k, (n, t) in kernels.items()), key=lambda r: -r["us_per_batch"])
+    busy = sum(r["us_per_batch"] for r in rows)
+    for r in rows:
+        r["share"] = r["us_per_batch"] / busy if busy else 0.0
+    return {"model": cfg.model, "fold": cfg.fold, "backend": cfg.backend, "device": device.type,
+            "images_per_batch": (cfg.batch_size // target.build_fold) * target.build_fold,
+            "wall_us": wall * 1e6, "busy_us": busy, "kernels": rows}
+
+
+def _short(name: str, width: int = 60) -> str:
+    return name if len(name) <= width else name[: width - 3] + "..."
+
+
+def format_report(results: list[dict[str, Any]], top: int) -> str:
+    """Summary table of every fold, then each fold's top kernels."""
+    what = "kernels (device)" if results and results[0]["device"] == "cuda" else "operators (CPU)"
+    lines = [f"{'fold':>4s} {'images':>7s} {'wall us':>10s} {what:>18s} {'rest us':>9s} "
+             f"{'us/image':>9s} {'kernels':>8s} {'x wall f=' + str(results[0]['fold']):>12s}"]
+    base = results[0]["wall_us"] / results[0]["images_per_batch"]
+    for r in results:
+        per_image = r["wall_us"] / r["images_per_batch"]
+        calls = sum(k["calls_per_batch"] for k in r["kernels"])
+        rest = f"{r['wall_us'] - r['busy_us']:>9.1f}" if r["device"] == "cuda" else f"{'-':>9s}"
+        lines.append(f"{r['fold']:>4d} {r['images_per_batch']:>7d} {r['wall_us']:>10.1f} {r['busy_us']:>18.1f} "
+                     f"{rest} {per_image:>9.4f} {calls:>8.1f} {base / per_image:>11.2f}x")
+    lines.append("(x wall: images/sec relative to the first fold, timed without the profiler; rest: wall "
+                 "minus the summed kernels, i.e. launch gaps and idle GPU; on CPU, operator times are "
+                 "taken under the profiler and are only comparable with each other)")
+    for r in results:
+        lines += ["", f"{r['model']} f={r['fold']} ({r['backend']}, {r['device']}): top {top} {what} per batch",
+                  f"{'us':>9s} {'share':>6s} {'calls':>6s}  name"]
+        for k in r["kernels"][:top]:
+            lines.append(f"{k['us_per_batch']:>9.1f} {100 * k['share']:>5.1f}% {k['calls_per_batch']:>6.1f}  "
+                         f"{_short(k['kernel'])}")
+    return "\n".join(lines)
+
+
+def write_csv(results: list[dict[str, Any]], path: Path) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in results:
+        for k in r["kernels"]:
+            w.writerow({**{c: r[c] for c in CSV_COLUMNS[:5]}, **k})
+    atomic_write_text(path, buf.getvalue())
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="benchmark model, e.g. game_lol/goldnumber-fraction or noscope_coral")
+    p.add_argument("--folds", nargs="+", type=int, default=[1, 4], help="folds to compare (default 1 4)")
+    p.add_argument("--backend", choices=BACKENDS, default="eager",
+                   help="eager (also what cudagraph replays) or compile (max-autotune kernels, no graph)")
+    p.add_argument("--precision", choices=list(PRECISIONS), default="fp16", help="default fp16")
+    p.add_argument("--batch-size", type=int, default=1024, help="images per batch (default 1024)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="NHWC layout (default on, as the benchmark's runs)")
+    p.add_argument("--channel-align", type=int, default=1, help="round widths up to a multiple of this")
+    p.add_argument("--pad-input", action="store_true", help="zero-pad input channels to the alignment")
+    p.add_argument("--device", choices=DEVICES, default="cuda", help="default cuda")
+    p.add_argument("--warmup", type=int, default=20, help="untimed calls first (default 20)")
+    p.add_argument("--iters", type=int, default=50, help="profiled and timed calls (default 50)")
+    p.add_argument("--top", type=int, default=8, help="kernels listed per fold (default 8)")
+    p.add_argument("--csv", help="also write every kernel of every fold to this CSV")
+    return p
+
+
+def main(args: argparse.Namespace) -> str:
+    if args.iters < 1 or args.top < 1:
+        raise BenchError("--iters and --top must be >= 1")
+    results = []
+    for fold in args.folds:
+        cfg = BenchConfig(model=args.model, fold=fold, batch_size=args.batch_size, num_warmup=args.warmup,
+                          backend=args.backend, precision=args.precision, channels_last=args.channels_last,
+                          channel_align=args.channel_align, pad_input=args.pad_input, device=args.device)
+        results.append(profile_fold(cfg, args.iters))
+    text = format_report(results, args.top)
+    print(text)
+    if args.csv:
+        write_csv(results, Path(args.csv))
+        print(f"\nkernels: {args.csv}")
+    return text
+
+
+if __name__ == "__main__":
+    try:
+        main(get_args_parser().parse_args())
+    except (TaskError, BenchError, FoldError) as exc:
+        sys.exit(f"error: {exc}")
