@@ -34,6 +34,11 @@ from util.io import atomic_path  # noqa: E402
 TASKS = {"lol/goldnumber-fraction": "game_lol/goldnumber-fraction", "noscope-coral": "noscope_coral"}
 
 
+def step_failed(name: str, code: int) -> SystemExit:
+    return SystemExit(f"error: step '{name}' failed (exit {code}); fix it and re-run the same "
+                      "command to continue")
+
+
 def step(name: str, save: Path, cmd: list[str], env: dict[str, str] | None = None,
          stdout_to: Path | None = None) -> None:
     """Run ``cmd`` once: a marker ``SAVEDIR/.done-<name>`` records success, so an interrupted
@@ -52,11 +57,9 @@ def step(name: str, save: Path, cmd: list[str], env: dict[str, str] | None = Non
         with atomic_path(stdout_to) as tmp, open(tmp, "w") as fh:
             code = subprocess.run(cmd, cwd=REPO, env=full_env, stdout=fh).returncode
             if code:  # raised inside: a failed step's partial output is discarded, not renamed
-                raise SystemExit(f"error: step '{name}' failed (exit {code}); fix it and re-run "
-                                 "the same command to continue")
-    elif code:
-        raise SystemExit(f"error: step '{name}' failed (exit {code}); fix it and re-run "
-                         "the same command to continue")
+                raise step_failed(name, code)
+    if code:
+        raise step_failed(name, code)
     marker.write_text(f"{time.time() - t0:.1f}\n")
     print(f"== {name}: {time.time() - t0:.0f} s", flush=True)
 
