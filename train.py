@@ -63,17 +63,21 @@ def teacher_path(savedir: Path, task: str) -> Path:
     return shipped if shipped.exists() else run_dir(savedir, task, 1) / "best.pth"
 
 
+def distils(task: str, fold: int) -> bool:
+    """Whether the (task, fold) run learns from the task's f=1 model (CIFAR-10 folded runs)."""
+    return fold > 1 and get_task(task).recipe(fold).distill_folded
+
+
 def distils_from_this_savedir(savedir: Path, task: str, fold: int) -> bool:
     """Whether the run needs this savedir's fold-1 model (no shipped teacher), so waits for it."""
-    distils = fold > 1 and get_task(task).recipe(fold).distill_folded
-    return distils and teacher_path(savedir, task) == run_dir(savedir, task, 1) / "best.pth"
+    return distils(task, fold) and teacher_path(savedir, task) == run_dir(savedir, task, 1) / "best.pth"
 
 
 def plan_runs(tasks: list[str], folds: list[int], savedir: Path) -> list[tuple[str, int]]:
     """(task, fold) in training order: fold 1 first whenever a folded run distils from it."""
     runs = []
     for task in tasks:
-        need_teacher = any(f > 1 and get_task(task).recipe(f).distill_folded for f in folds)
+        need_teacher = any(distils(task, f) for f in folds)
         task_folds = sorted(set(folds))
         if need_teacher and 1 not in task_folds and not teacher_path(savedir, task).exists():
             task_folds = [1] + task_folds

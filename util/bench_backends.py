@@ -62,7 +62,7 @@ def auto_candidates(device: torch.device) -> list[str]:
     return [b for b in AUTO_CANDIDATES_CUDA if b != "tensorrt" or tensorrt_available()]
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -100,7 +100,7 @@ def _compile(module: nn.Module, example: torch.Tensor) -> Prepared:
     t0 = time.perf_counter()
     compiled(example)  # compiles and autotunes
     compiled(example)  # inductor records its CUDA graph on a later call
-    _sync(example.device)
+    sync(example.device)
     return Prepared("compile", compiled, time.perf_counter() - t0)
 
 
@@ -111,7 +111,7 @@ def _tensorrt(module: nn.Module, example: torch.Tensor) -> Prepared:
     engine = torch_tensorrt.compile(module, ir="dynamo", inputs=[example],
                                     enabled_precisions={example.dtype}, min_block_size=1)
     engine(example)
-    _sync(example.device)
+    sync(example.device)
     return Prepared("tensorrt", engine, time.perf_counter() - t0)
 
 

@@ -157,7 +157,7 @@ class VideoPipeline(nn.Module):
         return unfold_logits(self.model(x), self.fold).argmax(1)
 
 
-def _time_loop(step: Callable[[], Any], iters: int, device: torch.device) -> float:
+def time_loop(step: Callable[[], Any], iters: int, device: torch.device) -> float:
     """Seconds for ``iters`` calls of ``step``: CUDA events around exactly the loop."""
     if device.type == "cuda":
         start = torch.cuda.Event(enable_timing=True)
@@ -183,7 +183,7 @@ def _measure(step: Callable[[], Any], images_per_iter: int, cfg: BenchConfig,
         torch.cuda.synchronize(device)
     out = []
     for _ in tqdm(range(cfg.trials), desc=label, leave=False, disable=None):
-        out.append(images_per_iter * cfg.num_iteration / _time_loop(step, cfg.num_iteration, device))
+        out.append(images_per_iter * cfg.num_iteration / time_loop(step, cfg.num_iteration, device))
     return out
 
 
@@ -202,7 +202,7 @@ def _prepare_auto(module: nn.Module, example: torch.Tensor, cfg: BenchConfig,
             setup += prep.setup_seconds
             for _ in range(cfg.num_warmup):
                 prep.fn(example)
-            seconds = min(_time_loop(lambda: prep.fn(example), iters, example.device)
+            seconds = min(time_loop(lambda: prep.fn(example), iters, example.device)
                           for _ in range(AUTO_PROBE_REPEATS))
             tput = images_per_iter * iters / seconds
         except Exception as exc:  # a backend that fails here is skipped, and said so

@@ -31,7 +31,6 @@ import csv
 import io
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,34 +44,14 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from config.tasks import TaskError  # noqa: E402
 from models import FoldError  # noqa: E402
-from util.bench_backends import BenchError  # noqa: E402
-from util.benchmark import DEVICES, PRECISIONS, BenchConfig, build_bench_model, check_config  # noqa: E402
+from util.bench_backends import BenchError, sync  # noqa: E402
+from util.benchmark import (DEVICES, PRECISIONS, BenchConfig, build_bench_model, check_config,  # noqa: E402
+                            time_loop)
 from util.io import atomic_write_text  # noqa: E402
 
 BACKENDS = ("eager", "compile")
 CSV_COLUMNS = ["model", "fold", "backend", "device", "images_per_batch", "kernel", "calls_per_batch",
                "us_per_batch", "share"]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _wall_seconds(fn: Any, x: torch.Tensor, iters: int, device: torch.device) -> float:
-    """Seconds per call of ``fn(x)``, timed over ``iters`` calls."""
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(iters):
-            fn(x)
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3 / iters
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        fn(x)
-    return (time.perf_counter() - t0) / iters
 
 
 def profile_fold(cfg: BenchConfig, iters: int) -> dict[str, Any]:
@@ -88,13 +67,13 @@ def profile_fold(cfg: BenchConfig, iters: int) -> dict[str, Any]:
             fn = torch.compile(model, mode="max-autotune-no-cudagraphs")
         for _ in range(max(cfg.num_warmup, 2)):  # compiles, autotunes, picks cuDNN algorithms
             fn(x)
-        _sync(device)
-        wall = _wall_seconds(fn, x, iters, device)
+        sync(device)
+        wall = time_loop(lambda: fn(x), iters, device) / iters
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
         with profile(activities=activities) as prof:
             for _ in range(iters):
                 fn(x)
-            _sync(device)
+            sync(device)
     kernels: dict[str, list[float]] = {}
     for ev in prof.events():
         if device.type == "cuda":
