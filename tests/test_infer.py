@@ -94,6 +94,31 @@ def test_compile_backend_is_max_autotune_and_setup_not_timed(monkeypatch):
     assert row["backend"] == "compile" and row["compile_seconds"] >= 0
 
 
+def test_compile_on_cuda_replays_compiled_kernels_in_our_cuda_graph(monkeypatch):
+    """Inductor's own CUDA graphs made small models host-bound on an H100 (bench_backends'
+    docstring): on CUDA, compile without them and capture the compiled forward ourselves."""
+    from types import SimpleNamespace
+
+    seen = {}
+    compiled = lambda x: x  # noqa: E731
+
+    def fake_compile(module, mode=None):
+        seen["mode"] = mode
+        return compiled
+
+    def fake_cudagraph(fn, example):
+        seen["captured"] = fn
+        return bench_backends.Prepared("cudagraph", lambda x: "replayed", 0.5)
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    monkeypatch.setattr(bench_backends, "_cudagraph", fake_cudagraph)
+    monkeypatch.setattr(bench_backends, "sync", lambda device: None)
+    example = SimpleNamespace(device=torch.device("cuda"))
+    prep = bench_backends._compile(torch.nn.Identity(), example)
+    assert seen == {"mode": "max-autotune-no-cudagraphs", "captured": compiled}
+    assert prep.backend == "compile" and prep.fn(example) == "replayed" and prep.setup_seconds >= 0
+
+
 def test_resolve_rules():
     with pytest.raises(TaskError, match="--do_fold needs FOLD >= 2"):
         run_benchmark(BenchConfig(model="noscope_coral", fold=1, do_fold=True, **TINY))
