@@ -449,8 +449,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     add_run_options(p)
     p.add_argument("--teacher", default=None,
                    help="f=1 checkpoint to distil from (runs whose recipe distils; default: OUTDIR/../fold1/best.pth)")
-    p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bars (for logs); the one line per epoch is still printed")
     return p
 
 
@@ -473,6 +471,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--continue_from_file", default=None, help="start from this checkpoint (current.pth format)")
     p.add_argument("--workers", type=int, default=None,
                    help="accepted for compatibility: data lives in memory, no loader workers are used")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bars (for logs); the one line per epoch is still printed")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

@@ -187,7 +187,8 @@ def run_config(args: argparse.Namespace, savedir: Path, task: str, fold: int, de
                      batch_size=args.batch_size, device=device, channel_align=args.channel_align,
                      seed=args.seed, data_root=args.data_root, teacher=str(teacher_path(savedir, task)),
                      continue_from_file=args.continue_from_file, eval_orders=args.eval_orders,
-                     cuda_graph=args.cuda_graph, amp=args.amp, scale_curriculum=args.scale_curriculum)
+                     cuda_graph=args.cuda_graph, amp=args.amp, scale_curriculum=args.scale_curriculum,
+                     progress=args.progress)
 
 
 def train_in_process(runs: list[tuple[str, int]], args: argparse.Namespace, savedir: Path, device: str) -> list[str]:

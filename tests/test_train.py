@@ -188,6 +188,13 @@ def test_fold_trainer_cli_forwards_every_run_setting():
         assert config_from_args(get_args_parser().parse_args(config_argv(cfg))) == cfg
 
 
+def test_train_py_passes_no_progress_to_each_run(tmp_path):
+    import train as train_script
+    for argv, want in (([], True), (["--no-progress"], False)):
+        args = train_script.get_args_parser().parse_args([str(tmp_path), *argv])
+        assert train_script.run_config(args, tmp_path, "noscope-coral", 1, "cpu").progress is want
+
+
 def test_folded_cifar10_waits_for_this_savedirs_fold1(tmp_path):
     import train as train_script
     if train_script.teacher_path(tmp_path, "cifar10").is_relative_to(train_script.TEACHER_FILES):
