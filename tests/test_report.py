@@ -187,3 +187,30 @@ def test_fold_figure(tmp_path):
     assert_one_line_error(run_cli("util/draw_fold_figure.py", "--fold", "9", "--out", str(out)),
                           "--fold 9")
     assert (Path(__file__).resolve().parent.parent / "util" / "fold.png").is_file()
+
+
+def test_folded_is_compared_with_the_fastest_original(tmp_path):
+    """eager: folded 1.5x its original; but compile runs the original 2x faster, so against
+    the fastest original folding gains only 2600 / 2000 = 1.3x, and the report says so."""
+    from util.report_data import best_vs_best, load_inference, summarize_inference
+    lines = [INFER_HEADER]
+    for backend, orig, folded, align in (("eager", 1000.0, 1500.0, 1), ("compile", 2000.0, 2400.0, 1),
+                                         ("compile", 1900.0, 2600.0, 8)):
+        lines += [f"lol/goldnumber-fraction,1,1024,Original,1,{orig},1e12,1,1,{backend},fp16,,{align},H100",
+                  f"lol/goldnumber-fraction,1,1024,Folded,4,{folded},1e12,1,1,{backend},fp16,,{align},H100"]
+    lines.append("lol/goldnumber-fraction,1,1024,Folded,2,2100,1e12,1,1,eager,fp16,,1,H100")  # not on compile
+    results = tmp_path / "results.csv"
+    results.write_text("\n".join(lines) + "\n")
+    best = best_vs_best(summarize_inference(load_inference(results)))
+    assert len(best) == 1
+    row = best.iloc[0]
+    assert (row["orig_config"], row["config"], row["Fold"]) == ("compile", "compile, align 8", 4)
+    assert row["speedup"] == pytest.approx(1.3)
+
+    save = make_savedir(tmp_path)
+    proc = run_cli("util/report.py", str(save), "--results", str(results))
+    assert proc.returncode == 0, proc.stderr
+    section = _section((save / "report.md").read_text(), "## 3. Inference throughput")
+    line = _row(section.split("### Folded vs the fastest original", 1)[1], "`lol/goldnumber-fraction`")
+    assert "| 2,000 | compile | 4 | 2,600 | compile, align 8 | 1.30 |" in line
+    assert "* f = 4: 1.30–1.30 over the fastest original (1 model)." in section

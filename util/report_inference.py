@@ -14,7 +14,7 @@ import pandas as pd
 
 from util.markdown import DASH, fmt, md_table
 from util.paper import paper_fact, paper_inference_setting, paper_speedup
-from util.report_data import known_task, task_order
+from util.report_data import best_vs_best, known_task, task_order
 
 HOW_TO_RUN = ("Produce it on a GPU machine with `./run_inference.sh results.csv` (medians over "
               "its trials are used), then run `python3 util/report.py SAVEDIR --results "
@@ -106,7 +106,34 @@ def inference_section(summary: pd.DataFrame | None, results: Path | None, fig_di
                            f"{_range([paper_speedup(t, f) or float('nan') for t in sel['task']])} "
                            f"for the same models.")
             out.append("")
+    out += best_original_section(summary)
     return "\n".join(out).rstrip()
+
+
+def best_original_section(summary: pd.DataFrame) -> list[str]:
+    """Each folded model's fastest configuration against the fastest original."""
+    best = best_vs_best(summary)
+    if best.empty:
+        return []
+    out = ["### Folded vs the fastest original", "",
+           "Per model: the original at its fastest backend and channel alignment among all rows "
+           "of the CSV above, and each fold at its fastest alignment on that backend (folds not "
+           "measured on it are left out); speedup = ratio of the two medians (same GPU, "
+           "precision and batch).", ""]
+    rows = []
+    for _, r in best.sort_values("task", key=lambda s: s.map(task_order), kind="stable").iterrows():
+        rows.append([f"`{r['Model']}`", _label(r) if r["task"] else DASH, r["GPU"],
+                     f"{r['orig_throughput']:,.0f}", r["orig_config"], r["Fold"],
+                     f"{r['throughput']:,.0f}", r["config"], fmt(r["speedup"]),
+                     _paper_speedup(r["task"], "Folded", r["Fold"])])
+    out += [md_table(["model", "paper", "GPU", "fastest original images/s", "original config", "f",
+                      "fastest folded images/s", "folded config", "speedup", "paper speedup"],
+                     rows, align="lllrlrrlrr"), ""]
+    for f in sorted(best["Fold"].unique().tolist()):
+        sel = best[best["Fold"] == f]
+        out.append(f"* f = {f}: {_range(sel['speedup'].tolist())} over the fastest original "
+                   f"({len(sel)} model{'s' if len(sel) != 1 else ''}).")
+    return out + [""]
 
 
 def ai_section() -> str:
