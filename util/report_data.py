@@ -187,7 +187,7 @@ def best_vs_best(summary: pd.DataFrame) -> pd.DataFrame:
     ratio of the two. Folds with no row on that backend are left out.
 
     The per-configuration speedups of ``summarize_inference`` can flatter folding when the
-    original runs on a weak backend; this is the comparison issue 5 asks for.
+    original runs on a weak backend; this one says whether folding beats a well-optimised original.
     """
     keys = ["Model", "task", "GPU", "Precision", "Batch Size"]
     cols = keys + ["Fold", "orig_throughput", "orig_config", "throughput", "config", "speedup"]
