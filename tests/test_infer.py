@@ -112,7 +112,6 @@ def test_compile_on_cuda_replays_compiled_kernels_in_our_cuda_graph(monkeypatch)
 
     monkeypatch.setattr(torch, "compile", fake_compile)
     monkeypatch.setattr(bench_backends, "_cudagraph", fake_cudagraph)
-    monkeypatch.setattr(bench_backends, "sync", lambda device: None)
     example = SimpleNamespace(device=torch.device("cuda"))
     prep = bench_backends._compile(torch.nn.Identity(), example)
     assert seen == {"mode": "max-autotune-no-cudagraphs", "captured": compiled}

@@ -105,11 +105,9 @@ def _compile(module: nn.Module, example: torch.Tensor) -> Prepared:
     compiled = torch.compile(module, mode=COMPILE_MODE_CUDA if on_cuda else COMPILE_MODE)
     t0 = time.perf_counter()
     compiled(example)  # compiles and autotunes
-    compiled(example)
-    sync(example.device)
     if not on_cuda:
         return Prepared("compile", compiled, time.perf_counter() - t0)
-    graph = _cudagraph(compiled, example)  # replays the compiled kernels, no host work per call
+    graph = _cudagraph(compiled, example)  # warms up, then captures: replays need no host work
     return Prepared("compile", graph.fn, time.perf_counter() - t0)
 
 
