@@ -24,8 +24,11 @@ Backends (``--backend``):
   compile    torch.compile with max-autotune; on CUDA the compiled forward is replayed in our
              own CUDA graph (inductor's own graphs cost 130-190 us of host time per call);
              compile/autotune time is reported, not timed
+  triton     every 3x3 conv + bias + ReLU as one autotuned Triton kernel (util/triton_conv.py),
+             the rest compiled by inductor, all replayed in our CUDA graph; the fastest on
+             an H100 for every game and NoScope model, original and folded (CUDA only)
   tensorrt   Torch-TensorRT (dynamo), when torch_tensorrt is installed
-  auto       (default) on CUDA: prepare tensorrt (if installed), compile, cudagraph and
+  auto       (default) on CUDA: prepare tensorrt (if installed), triton, compile, cudagraph and
              eager, probe each (the full warm-up, then the best of two 500-iteration loops),
              and run the fastest; on CPU: eager.
              The chosen backend and every probe result are printed.

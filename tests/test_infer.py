@@ -132,6 +132,7 @@ def test_gpu_only_requests_fail_cleanly(monkeypatch):
     with pytest.raises(BenchError, match="no CUDA GPU"):
         resolve_device("cuda")
     monkeypatch.setattr(bench_backends, "tensorrt_available", lambda: False)
+    monkeypatch.setattr(bench_backends, "triton_available", lambda: False)
     with pytest.raises(BenchError, match="torch_tensorrt, which is not installed"):
         check_backend("tensorrt", torch.device("cuda"))
     assert bench_backends.auto_candidates(torch.device("cuda")) == ["compile", "cudagraph", "eager"]

@@ -10,6 +10,11 @@
   an H100 a 1024-image batch of a small model was host-bound: the apex original ran 4.12 M
   images/s that way and 6.75 M in our graph, its f = 4 model 5.45 M vs 8.17 M. The first
   calls compile; their time is returned as setup seconds, never timed as throughput.
+* ``triton``: ``compile`` with every 3x3 conv (+ its ReLU) replaced by our fused Triton
+  implicit-GEMM kernel (``util.triton_conv``), which inductor calls as an opaque op; pools,
+  padding and the linear head are still compiled by inductor, all in our CUDA graph.
+  Inductor runs in its default mode here: max-autotune took 20-40 s more per model and, on
+  the H100, fused coral's f = 4 pool into a slow mm template (199 us vs 162 us a batch).
 * ``tensorrt``: Torch-TensorRT (``torch_tensorrt.compile(ir="dynamo")``) when importable.
 
 ``prepare(backend, module, example)`` returns a ``Prepared`` whose ``fn(x)`` runs the module.
@@ -25,12 +30,15 @@ from typing import Callable
 import torch
 from torch import nn
 
-BACKENDS = ("eager", "cudagraph", "compile", "tensorrt", "auto")
+from util.triton_conv import fuse_convs, triton_available
+
+BACKENDS = ("eager", "cudagraph", "compile", "triton", "tensorrt", "auto")
 # auto on CUDA probes these (when available) and keeps the fastest; on CPU it is eager.
-AUTO_CANDIDATES_CUDA = ("tensorrt", "compile", "cudagraph", "eager")
-CUDA_ONLY = ("cudagraph", "tensorrt")
+AUTO_CANDIDATES_CUDA = ("tensorrt", "triton", "compile", "cudagraph", "eager")
+CUDA_ONLY = ("cudagraph", "triton", "tensorrt")
 COMPILE_MODE = "max-autotune"  # on CPU; on CUDA the same without inductor's CUDA graphs:
 COMPILE_MODE_CUDA = "max-autotune-no-cudagraphs"  # ... the graph is ours (module docstring)
+TRITON_REST_MODE = "default"  # triton backend: inductor's default mode for what is left
 
 
 class BenchError(ValueError):
@@ -58,13 +66,17 @@ def check_backend(backend: str, device: torch.device) -> None:
         raise BenchError("--backend tensorrt needs torch_tensorrt, which is not installed "
                          f"(pip install torch-tensorrt built for torch {torch.__version__}); "
                          "or use --backend compile/cudagraph")
+    if backend == "triton" and not triton_available():
+        raise BenchError("--backend triton needs the triton package (pip install triton); "
+                         "or use --backend compile/cudagraph")
 
 
 def auto_candidates(device: torch.device) -> list[str]:
     """Backends ``auto`` probes on ``device``, in the order they are tried."""
     if device.type != "cuda":
         return ["eager"]
-    return [b for b in AUTO_CANDIDATES_CUDA if b != "tensorrt" or tensorrt_available()]
+    available = {"tensorrt": tensorrt_available(), "triton": triton_available()}
+    return [b for b in AUTO_CANDIDATES_CUDA if available.get(b, True)]
 
 
 def sync(device: torch.device) -> None:
@@ -99,16 +111,26 @@ def _cudagraph(module: nn.Module, example: torch.Tensor, warmup: int = 3) -> Pre
     return Prepared("cudagraph", replay, time.perf_counter() - t0)
 
 
-def _compile(module: nn.Module, example: torch.Tensor) -> Prepared:
+def _compile(module: nn.Module, example: torch.Tensor, cuda_mode: str | None = None) -> Prepared:
     torch._dynamo.reset()  # a fresh cache per model: no recompile limit across many models
     on_cuda = example.device.type == "cuda"
-    compiled = torch.compile(module, mode=COMPILE_MODE_CUDA if on_cuda else COMPILE_MODE)
+    mode = (cuda_mode or COMPILE_MODE_CUDA) if on_cuda else COMPILE_MODE
+    compiled = torch.compile(module, mode=mode)
     t0 = time.perf_counter()
     compiled(example)  # compiles and autotunes
     if not on_cuda:
         return Prepared("compile", compiled, time.perf_counter() - t0)
     graph = _cudagraph(compiled, example)  # warms up, then captures: replays need no host work
     return Prepared("compile", graph.fn, time.perf_counter() - t0)
+
+
+def _triton(module: nn.Module, example: torch.Tensor) -> Prepared:
+    fused, count = fuse_convs(module)
+    if count == 0:
+        raise BenchError("--backend triton found no 3x3 stride-1 padding-1 conv to fuse in this "
+                         "model; use --backend compile")
+    compiled = _compile(fused, example, TRITON_REST_MODE)
+    return Prepared("triton", compiled.fn, compiled.setup_seconds)
 
 
 def _tensorrt(module: nn.Module, example: torch.Tensor) -> Prepared:
@@ -123,7 +145,8 @@ def _tensorrt(module: nn.Module, example: torch.Tensor) -> Prepared:
 
 
 _BUILDERS: dict[str, Callable[[nn.Module, torch.Tensor], Prepared]] = {
-    "eager": _eager, "cudagraph": _cudagraph, "compile": _compile, "tensorrt": _tensorrt}
+    "eager": _eager, "cudagraph": _cudagraph, "compile": _compile, "triton": _triton,
+    "tensorrt": _tensorrt}
 
 
 def prepare(backend: str, module: nn.Module, example: torch.Tensor) -> Prepared:

@@ -16,7 +16,7 @@ convention). Every setting is an environment variable or a flag (flags win):
 
     MODELS="all"        benchmark names, or groups: all game noscope efficientnet
     FOLDS="1 2 3 4"     TRIALS=10  ITERS=10000  WARMUP=100  BATCH=1024
-    BACKEND=auto        eager cudagraph compile tensorrt auto (auto: chosen on each model's
+    BACKEND=auto        eager cudagraph compile triton tensorrt auto (auto: chosen on each model's
                         original, then reused for its folds: one backend per speedup)
     PRECISION=fp16      ALIGN=1  PAD_INPUT=0  CHANNELS_LAST=1  DEVICE=cuda  E2E=0
     TIMEOUT=0           seconds per model worker (0 = none)
