@@ -20,7 +20,6 @@ layers run this kernel through the custom op ``foldedcnn::conv3x3``. On CPU the 
 from __future__ import annotations
 
 import copy
-import importlib.util
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +34,7 @@ except ImportError:  # CPU-only installs: the reference path still works
 
 def triton_available() -> bool:
     """True when the ``triton`` backend can run its kernel on a CUDA GPU."""
-    return triton is not None and importlib.util.find_spec("triton") is not None
+    return triton is not None
 
 
 def _pow2_at_least(n: int, low: int = 16) -> int:
