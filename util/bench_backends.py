@@ -130,7 +130,33 @@ def _triton(module: nn.Module, example: torch.Tensor) -> Prepared:
         raise BenchError("--backend triton found no 3x3 stride-1 padding-1 conv to fuse in this "
                          "model; use --backend compile")
     compiled = _compile(fused, example, TRITON_REST_MODE)
+    check_same_output(module, compiled.fn, example, "triton")
     return Prepared("triton", compiled.fn, compiled.setup_seconds)
+
+
+# max |fast - eager| / max |eager| a backend may show at setup, per dtype (fp16 and bf16
+# accumulate in fp32 but round each layer's output; fp32 eager convs may use TF32)
+OUTPUT_TOLERANCE = {torch.float16: 1e-2, torch.bfloat16: 5e-2, torch.float32: 5e-3}
+
+
+def check_same_output(module: nn.Module, fn: Callable[[torch.Tensor], torch.Tensor],
+                      example: torch.Tensor, backend: str) -> None:
+    """Raise ``BenchError`` when ``fn`` (our own kernels) and the eager ``module`` disagree on
+    ``example``: a wrong kernel must not become a throughput row. Non-float outputs (argmax
+    of the end-to-end pipeline) are not compared: near-ties may flip."""
+    want = module(example)
+    got = fn(example)
+    if not (torch.is_floating_point(want) and torch.is_floating_point(got)):
+        return
+    if got.shape != want.shape:
+        raise BenchError(f"{backend} backend: output shape {tuple(got.shape)} differs from eager "
+                         f"{tuple(want.shape)}; this is a bug, please report it")
+    want, got = want.float(), got.float()
+    err = ((got - want).abs().max() / want.abs().max().clamp_min(1e-6)).item()
+    if not err <= OUTPUT_TOLERANCE.get(example.dtype, 1e-2):  # NaN fails too
+        raise BenchError(f"{backend} backend: output differs from eager by {err:.2e} (relative "
+                         f"to the largest output); this is a bug, please report it and use "
+                         f"--backend compile meanwhile")
 
 
 def _tensorrt(module: nn.Module, example: torch.Tensor) -> Prepared:

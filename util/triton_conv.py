@@ -6,16 +6,20 @@ that are 4x off the roofline, plus a separate bias+ReLU kernel after every conv;
 though it moves half the bytes. These convs are small (K = 9 * Cin <= 1152, Cout <= 128), so
 one implicit-GEMM kernel can keep all of a tap's input channels and every output channel in
 one tile, read each NHWC activation once, and apply bias and ReLU before the single store.
+A following ``MaxPool2d(2, 2)`` is fused too: with ``POOL`` each tile's rows are the 4 pixels
+of every 2x2 window, reduced in the epilogue, so the full-resolution activation (and the
+separate pool kernel that read it back, ~30% of NoScope-taipei's time) never hits memory.
 
 Layout: activations NHWC (channels_last, channel stride 1); weights packed once to
 ``[9 * Cin, Cout]`` (tap-major). Output pixel ``m`` of the flattened ``N * H * W`` grid reads
 neighbour ``m + dh * W + dw`` of the same image; taps that fall outside the image are masked
-to zero ('same' padding 1).
+to zero ('same' padding 1). With ``POOL``, row ``m = p * 4 + q`` is window position ``q`` of
+pooled pixel ``p`` (flat over ``N * (H // 2) * (W // 2)``, an odd last row/column dropped).
 
 ``fuse_convs(model)`` returns a copy whose ``Conv2d(3x3, stride 1, padding 1)`` (+ ``ReLU``)
-layers run this kernel through the custom op ``foldedcnn::conv3x3``. On CPU the op runs
-``F.conv2d``; with ``TRITON_INTERPRET=1`` (set before the first import of triton)
-``conv3x3_triton`` runs the kernel itself on CPU tensors, which is how CI checks it.
+(+ ``MaxPool2d(2, 2)``) layers run this kernel through the custom op ``foldedcnn::conv3x3``.
+On CPU the op runs ``F.conv2d``; with ``TRITON_INTERPRET=1`` (set before the first import
+of triton) ``conv3x3_triton`` runs the kernel itself on CPU tensors, which is how CI checks it.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import copy
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.utils import _pair
 
 try:
     import triton
@@ -43,13 +48,16 @@ def _pow2_at_least(n: int, low: int = 16) -> int:
 
 if triton is not None:
     @triton.jit
-    def _tap_dot(acc, x_ptr, w_ptr, offs_m, offs_n, kk, row, col, in_m, in_n, H, W, tap,
+    def _tap_dot(acc, x_ptr, w_ptr, pix, offs_n, kk, row, col, in_m, in_n, H, W, tap,
                  CIN: tl.constexpr, COUT: tl.constexpr, IEEE: tl.constexpr):
-        """acc += the input pixels shifted by tap (dh, dw), channels kk, @ that tap's weights."""
+        """acc += the input pixels shifted by tap (dh, dw), channels kk, @ that tap's weights.
+
+        ``pix`` / ``row`` / ``col``: each M row's input pixel (flat N*H*W index, row, column).
+        """
         dh = tap // 3 - 1
         dw = tap % 3 - 1
         ok = in_m & (row + dh >= 0) & (row + dh < H) & (col + dw >= 0) & (col + dw < W)
-        src = (offs_m + dh * W + dw) * CIN
+        src = (pix + dh * W + dw) * CIN
         a = tl.load(x_ptr + src[:, None] + kk[None, :],
                     mask=ok[:, None] & (kk[None, :] < CIN), other=0.0)
         b = tl.load(w_ptr + (tap * CIN + kk)[:, None] * COUT + offs_n[None, :],
@@ -62,27 +70,42 @@ if triton is not None:
     def _conv3x3_kernel(x_ptr, w_ptr, b_ptr, y_ptr, NPIX, H, W,
                         CIN: tl.constexpr, COUT: tl.constexpr, RELU: tl.constexpr,
                         IEEE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                        BLOCK_K: tl.constexpr, UNROLL: tl.constexpr):
+                        BLOCK_K: tl.constexpr, UNROLL: tl.constexpr, POOL: tl.constexpr):
+        """NPIX = number of M rows: N*H*W, or N*(H//2)*(W//2)*4 with POOL (2x2 max pool)."""
         pid_m = tl.program_id(0)
         pid_n = tl.program_id(1)
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
         offs_k = tl.arange(0, BLOCK_K)
-        col = offs_m % W
-        row = (offs_m // W) % H
+        if POOL:  # m = p * 4 + q: pooled pixel p = (n, ho, wo), window position q = (q//2, q%2)
+            WO = W // 2
+            HO = H // 2
+            p = offs_m // 4
+            q = offs_m % 4
+            col = (p % WO) * 2 + q % 2
+            row = ((p // WO) % HO) * 2 + q // 2
+            pix = ((p // (WO * HO)) * H + row) * W + col
+        else:
+            col = offs_m % W
+            row = (offs_m // W) % H
+            pix = offs_m
         in_m = offs_m < NPIX
         in_n = offs_n < COUT
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
         if UNROLL:  # every (tap, chunk) unrolled: no loop overhead, no pipelining
             for tap in tl.static_range(9):
                 for k0 in tl.static_range(0, CIN, BLOCK_K):
-                    acc = _tap_dot(acc, x_ptr, w_ptr, offs_m, offs_n, k0 + offs_k, row, col,
+                    acc = _tap_dot(acc, x_ptr, w_ptr, pix, offs_n, k0 + offs_k, row, col,
                                    in_m, in_n, H, W, tap, CIN, COUT, IEEE)
         else:  # one loop over (tap, chunk) that Triton pipelines (num_stages)
             KCH: tl.constexpr = (CIN + BLOCK_K - 1) // BLOCK_K
             for it in range(9 * KCH):
-                acc = _tap_dot(acc, x_ptr, w_ptr, offs_m, offs_n, (it % KCH) * BLOCK_K + offs_k,
+                acc = _tap_dot(acc, x_ptr, w_ptr, pix, offs_n, (it % KCH) * BLOCK_K + offs_k,
                                row, col, in_m, in_n, H, W, it // KCH, CIN, COUT, IEEE)
+        if POOL:  # max over each window first: max commutes with + bias and ReLU
+            acc = tl.max(tl.reshape(acc, (BLOCK_M // 4, 4, BLOCK_N)), axis=1)
+            offs_m = pid_m * (BLOCK_M // 4) + tl.arange(0, BLOCK_M // 4)
+            in_m = offs_m < NPIX // 4  # a window's 4 rows are all in or all out
         acc += tl.load(b_ptr + offs_n, mask=in_n, other=0.0).to(tl.float32)[None, :]
         if RELU:
             acc = tl.maximum(acc, 0.0)
@@ -120,7 +143,7 @@ if triton is not None:
     def _autotuned(kernel):
         configs = [triton.Config({"BLOCK_M": m, "BLOCK_K": k, "UNROLL": u}, num_warps=w,
                                  num_stages=s) for m, k, u, w, s in _CONFIGS]
-        common = dict(configs=configs, key=["NPIX", "H", "W", "CIN", "COUT"],
+        common = dict(configs=configs, key=["NPIX", "H", "W", "CIN", "COUT", "POOL"],
                       prune_configs_by={"early_config_prune": _prune})
         try:
             return triton.autotune(do_bench=_bench_in_graph, **common)(kernel)
@@ -143,8 +166,10 @@ def _check_shapes(x: torch.Tensor, w_packed: torch.Tensor) -> None:
 
 
 def conv3x3_triton(x: torch.Tensor, w_packed: torch.Tensor, bias: torch.Tensor,
-                   relu: bool, block_m: int | None = None, unroll: bool = False) -> torch.Tensor:
-    """Launch the kernel: ``relu(conv2d(x, w, bias, padding=1))`` in channels_last.
+                   relu: bool, block_m: int | None = None, unroll: bool = False,
+                   pool: bool = False) -> torch.Tensor:
+    """Launch the kernel: ``relu(conv2d(x, w, bias, padding=1))`` in channels_last, then
+    ``max_pool2d(., 2, 2)`` with ``pool`` (the full-resolution activation is never stored).
 
     ``block_m`` (and ``unroll``) fix the tile and loop form (no autotuning: the interpreter
     and tests); ``None`` autotunes per shape on the first call (keep that call out of
@@ -156,13 +181,17 @@ def conv3x3_triton(x: torch.Tensor, w_packed: torch.Tensor, bias: torch.Tensor,
     x = x.contiguous(memory_format=torch.channels_last)
     n, cin, h, w = x.shape
     cout = w_packed.shape[1]
-    y = torch.empty((n, cout, h, w), device=x.device, dtype=x.dtype,
+    ho, wo = (h // 2, w // 2) if pool else (h, w)
+    y = torch.empty((n, cout, ho, wo), device=x.device, dtype=x.dtype,
                     memory_format=torch.channels_last)
-    npix = n * h * w
-    if max(x.numel(), y.numel()) >= 2 ** 31:
+    npix = n * ho * wo * (4 if pool else 1)  # M rows: with pool, 4 per pooled pixel
+    if max(x.numel(), y.numel(), npix) >= 2 ** 31:
         raise ValueError("conv3x3: tensor too large for 32-bit indexing; use a smaller batch")
+    if npix == 0:  # nothing to compute (empty batch, or a 1-pixel side under pool)
+        return y
     block_n = min(128, _pow2_at_least(cout))
-    meta = dict(CIN=cin, COUT=cout, RELU=relu, IEEE=x.dtype == torch.float32, BLOCK_N=block_n)
+    meta = dict(CIN=cin, COUT=cout, RELU=relu, IEEE=x.dtype == torch.float32, BLOCK_N=block_n,
+                POOL=pool)
     if block_m is None:
         grid = lambda m: (triton.cdiv(npix, m["BLOCK_M"]), triton.cdiv(cout, block_n))  # noqa: E731
         _conv3x3_tuned[grid](x, w_packed, bias, y, npix, h, w, **meta)
@@ -174,65 +203,82 @@ def conv3x3_triton(x: torch.Tensor, w_packed: torch.Tensor, bias: torch.Tensor,
 
 
 def conv3x3_reference(x: torch.Tensor, w_packed: torch.Tensor, bias: torch.Tensor,
-                      relu: bool) -> torch.Tensor:
+                      relu: bool, pool: bool = False) -> torch.Tensor:
     """What the kernel computes, with ``F.conv2d`` (CPU path and tests)."""
     _check_shapes(x, w_packed)
     cin, cout = x.shape[1], w_packed.shape[1]
     weight = w_packed.reshape(3, 3, cin, cout).permute(3, 2, 0, 1)
     y = F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1)
-    return (F.relu(y) if relu else y).contiguous(memory_format=torch.channels_last)
+    y = F.relu(y) if relu else y
+    y = F.max_pool2d(y, 2, 2) if pool else y
+    return y.contiguous(memory_format=torch.channels_last)
 
 
 @torch.library.custom_op("foldedcnn::conv3x3", mutates_args=())
 def conv3x3(x: torch.Tensor, w_packed: torch.Tensor, bias: torch.Tensor,
-            relu: bool) -> torch.Tensor:
-    """3x3 'same' conv + bias (+ ReLU): the Triton kernel on CUDA, ``F.conv2d`` elsewhere."""
-    return conv3x3_reference(x, w_packed, bias, relu)
+            relu: bool, pool: bool = False) -> torch.Tensor:
+    """3x3 'same' conv + bias (+ ReLU) (+ 2x2 max pool): the Triton kernel on CUDA,
+    ``F.conv2d`` elsewhere."""
+    return conv3x3_reference(x, w_packed, bias, relu, pool)
 
 
 @conv3x3.register_kernel("cuda")
 def _conv3x3_cuda(x: torch.Tensor, w_packed: torch.Tensor, bias: torch.Tensor,
-                  relu: bool) -> torch.Tensor:
-    return conv3x3_triton(x, w_packed, bias, relu)
+                  relu: bool, pool: bool = False) -> torch.Tensor:
+    return conv3x3_triton(x, w_packed, bias, relu, pool=pool)
 
 
 @conv3x3.register_fake
 def _conv3x3_fake(x: torch.Tensor, w_packed: torch.Tensor, bias: torch.Tensor,
-                  relu: bool) -> torch.Tensor:
+                  relu: bool, pool: bool = False) -> torch.Tensor:
     n, _, h, w = x.shape
+    if pool:
+        h, w = h // 2, w // 2
     return torch.empty((n, w_packed.shape[1], h, w), device=x.device, dtype=x.dtype,
                        memory_format=torch.channels_last)
 
 
 class FusedConv3x3(nn.Module):
-    """A ``Conv2d(k=3, stride=1, padding=1)`` (optionally with its ReLU) as one kernel call."""
+    """A ``Conv2d(k=3, stride=1, padding=1)`` (optionally with its ReLU, then a
+    ``MaxPool2d(2, 2)``) as one kernel call."""
 
-    def __init__(self, conv: nn.Conv2d, relu: bool) -> None:
+    def __init__(self, conv: nn.Conv2d, relu: bool, pool: bool = False) -> None:
         super().__init__()
         if not is_fusable(conv):
             raise ValueError(f"FusedConv3x3 takes a 3x3 stride-1 padding-1 conv, got {conv}")
-        self.relu = relu
+        self.relu, self.pool = relu, pool
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.register_buffer("w_packed", pack_weight(conv.weight.detach()))
         bias = conv.bias.detach() if conv.bias is not None else conv.weight.new_zeros(conv.out_channels)
         self.register_buffer("bias", bias.clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return conv3x3(x, self.w_packed, self.bias, self.relu)
+        return conv3x3(x, self.w_packed, self.bias, self.relu, self.pool)
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, relu={self.relu}"
+        return f"{self.in_channels}, {self.out_channels}, relu={self.relu}, pool={self.pool}"
 
 
 def is_fusable(conv: nn.Module) -> bool:
+    """Whether ``conv`` is what the kernel computes: 3x3, stride 1, 'same' zero padding."""
     return (isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
             and conv.padding == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
             and conv.padding_mode == "zeros")
 
 
+def is_fusable_pool(pool: nn.Module) -> bool:
+    """Whether ``pool`` is the epilogue the kernel has: a plain 2x2 stride-2 max pool that
+    drops an odd last row/column (``ceil_mode=False``) and returns no indices."""
+    return (isinstance(pool, nn.MaxPool2d) and _pair(pool.kernel_size) == (2, 2)
+            and _pair(pool.stride) == (2, 2) and _pair(pool.padding) == (0, 0)
+            and _pair(pool.dilation) == (1, 1) and not pool.ceil_mode
+            and not pool.return_indices)
+
+
 def fuse_convs(model: nn.Module) -> tuple[nn.Module, int]:
     """A copy of ``model`` with every fusable conv (and a ReLU right after it in the same
-    ``nn.Sequential``) replaced by ``FusedConv3x3``; returns (copy, number of convs fused)."""
+    ``nn.Sequential``, then a fusable ``MaxPool2d(2, 2)``) replaced by ``FusedConv3x3``;
+    returns (copy, number of convs fused)."""
     model = copy.deepcopy(model)
     fused = 0
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
@@ -243,9 +289,11 @@ def fuse_convs(model: nn.Module) -> tuple[nn.Module, int]:
             layer = children[i]
             if is_fusable(layer):
                 relu = i + 1 < len(children) and isinstance(children[i + 1], nn.ReLU)
-                new.append(FusedConv3x3(layer, relu))
+                j = i + 2 if relu else i + 1
+                pool = j < len(children) and is_fusable_pool(children[j])
+                new.append(FusedConv3x3(layer, relu, pool))
                 fused += 1
-                i += 2 if relu else 1
+                i = j + 1 if pool else j
             else:
                 new.append(layer)
                 i += 1
