@@ -14,6 +14,16 @@ Examples::
 CSV columns: ``model,batch_size,original_AI,tformed_AI_2,tformed_AI_3,tformed_AI_4`` (one
 ``tformed_AI_<f>`` per ``--folds``). In the ``efficientnet`` group, ``tformed_AI_2`` is the
 compound-scaled model (the original benchmarked it as "fold 2"); other columns stay empty.
+
+``--roofline`` prints instead what AI means on a given GPU: each model's time per batch at the
+layer roofline (``models/costs.py``: every layer at max(FLOPs / peak, bytes / bandwidth)) and
+the speedup folding gives there, ``bound_speedup_<f>`` = original time / folded time. Peak
+and bandwidth are measured on this machine's GPU (cached, ``util/peak.py``) unless given::
+
+    python3 ai.py --roofline --channel-align 8 --pad-input            # on the GPU machine
+    python3 ai.py --roofline --peak-tflops 730 --bandwidth-tbs 3.0     # anywhere
+
+Columns: ``model,batch_size,original_us,tformed_us_<f>...,bound_speedup_<f>...``.
 """
 from __future__ import annotations
 
@@ -23,19 +33,26 @@ import sys
 
 from config.tasks import BenchEntry, TaskError, bench_entries
 from models import build_model, model_input_shape
-from models.costs import arithmetic_intensity, layer_costs
+from models.costs import LayerCost, arithmetic_intensity, layer_costs, roofline_seconds
 
 GROUPS = ("game", "noscope", "efficientnet")
+
+
+def model_costs(entry: BenchEntry, fold: int, batch_size: int, channel_align: int = 1,
+                pad_input: bool = False) -> list[LayerCost]:
+    """Layer costs of ``entry`` at ``fold`` (fold 2 of an EfficientNet entry is its
+    compound-scaled model) for a batch of ``batch_size`` images."""
+    scaling = "efficientnet" if (entry.scaling == "efficientnet" and fold != 1) else "fold"
+    f = 1 if scaling == "efficientnet" else fold
+    model = build_model(entry.task, f, scaling=scaling, channel_align=channel_align,
+                        pad_input=pad_input)
+    return layer_costs(model, model_input_shape(model), batch_size // f)
 
 
 def model_ai(entry: BenchEntry, fold: int, batch_size: int, bytes_per_elt: int,
              channel_align: int = 1) -> float:
     """AI of ``entry`` at ``fold`` for a batch of ``batch_size`` images."""
-    scaling = "efficientnet" if (entry.scaling == "efficientnet" and fold != 1) else "fold"
-    f = 1 if scaling == "efficientnet" else fold
-    model = build_model(entry.task, f, scaling=scaling, channel_align=channel_align)
-    return arithmetic_intensity(layer_costs(model, model_input_shape(model), batch_size // f),
-                                bytes_per_elt)
+    return arithmetic_intensity(model_costs(entry, fold, batch_size, channel_align), bytes_per_elt)
 
 
 def group_of(entry: BenchEntry) -> str:
@@ -59,6 +76,52 @@ def ai_rows(groups=GROUPS, folds=(2, 3, 4), batch_size: int = 1024, bytes_per_el
     return rows
 
 
+def roofline_rows(peak_flops: float, bytes_per_sec: float, groups=GROUPS, folds=(2, 3, 4),
+                  batch_size: int = 1024, bytes_per_elt: int = 2, channel_align: int = 1,
+                  pad_input: bool = False) -> list[dict[str, object]]:
+    """Per model: microseconds per batch at the layer roofline, and original / folded."""
+    rows = []
+    for entry in bench_entries():
+        if group_of(entry) not in groups:
+            continue
+
+        def micros(fold: int) -> float:
+            return 1e6 * roofline_seconds(model_costs(entry, fold, batch_size, channel_align,
+                                                      pad_input),
+                                          peak_flops, bytes_per_sec, bytes_per_elt)
+
+        row: dict[str, object] = {"model": entry.name, "batch_size": batch_size,
+                                  "original_us": micros(1)}
+        kept = [f for f in folds if entry.scaling == "fold" or f == 2]
+        times = {f: micros(f) for f in kept}
+        # compare per image: a folded batch holds (batch_size // f) * f images (1023 at f = 3)
+        per_image = row["original_us"] / batch_size
+        for f in folds:
+            row[f"tformed_us_{f}"] = times.get(f, "")
+        for f in folds:
+            images = (batch_size // f) * f if entry.scaling == "fold" else batch_size
+            row[f"bound_speedup_{f}"] = per_image / (times[f] / images) if f in times else ""
+        rows.append(row)
+    return rows
+
+
+def measured_roofline(bytes_per_elt: int) -> tuple[float, float]:
+    """This machine's GPU: measured peak FLOPs/sec for the element size, and bytes/sec."""
+    import torch
+
+    from util.peak import peak_bandwidth, peak_flops
+
+    if not torch.cuda.is_available():
+        raise TaskError("--roofline needs the GPU's numbers: run it on the GPU machine, or pass "
+                        "--peak-tflops and --bandwidth-tbs")
+    dtype = {2: torch.float16, 4: torch.float32}.get(bytes_per_elt)
+    if dtype is None:
+        raise TaskError("--roofline measures fp16 (--bytes_per_elt 2) or fp32 (4) peaks; pass "
+                        "--peak-tflops for other sizes")
+    device = torch.device("cuda")
+    return peak_flops(dtype, device), peak_bandwidth(device)
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch_size", type=int, default=1024, help="images per batch (default 1024)")
@@ -66,13 +129,38 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", nargs="+", choices=GROUPS, default=list(GROUPS), help="model groups to print")
     p.add_argument("--folds", nargs="+", type=int, default=[2, 3, 4], help="fold factors (default 2 3 4)")
     p.add_argument("--channel-align", type=int, default=1, help="round internal widths up to this multiple")
+    p.add_argument("--pad-input", action="store_true",
+                   help="zero-pad the input channels to the alignment too (as infer.py --pad-input)")
+    p.add_argument("--roofline", action="store_true",
+                   help="print roofline times and bound speedups instead of AI (see above)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="--roofline: the GPU's dense peak in TFLOP/s (default: measure this GPU)")
+    p.add_argument("--bandwidth-tbs", type=float, default=None,
+                   help="--roofline: the GPU's memory bandwidth in TB/s (default: measure this GPU)")
     return p
 
 
 def main(args: argparse.Namespace) -> None:
     if args.batch_size < 1 or args.bytes_per_elt < 1 or any(f < 2 for f in args.folds):
         raise TaskError("--batch_size and --bytes_per_elt must be >= 1 and every --folds value >= 2")
-    rows = ai_rows(args.groups, args.folds, args.batch_size, args.bytes_per_elt, args.channel_align)
+    if args.roofline:
+        if (args.peak_tflops is None) != (args.bandwidth_tbs is None):
+            raise TaskError("--roofline: give both --peak-tflops and --bandwidth-tbs, or neither "
+                            "(to measure this GPU)")
+        if args.peak_tflops is None:
+            peak, bw = measured_roofline(args.bytes_per_elt)
+        elif args.peak_tflops <= 0 or args.bandwidth_tbs <= 0:
+            raise TaskError("--peak-tflops and --bandwidth-tbs must be positive")
+        else:
+            peak, bw = args.peak_tflops * 1e12, args.bandwidth_tbs * 1e12
+        print(f"# layer roofline at {peak / 1e12:.0f} TFLOP/s and {bw / 1e12:.2f} TB/s, "
+              f"{args.bytes_per_elt} bytes/element, align {args.channel_align}"
+              f"{' +pad input' if args.pad_input else ''}", file=sys.stderr)
+        rows = roofline_rows(peak, bw, args.groups, args.folds, args.batch_size,
+                             args.bytes_per_elt, args.channel_align, args.pad_input)
+    else:
+        rows = ai_rows(args.groups, args.folds, args.batch_size, args.bytes_per_elt,
+                       args.channel_align)
     out = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
     out.writeheader()
     for row in rows:

@@ -72,3 +72,19 @@ def layer_costs(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> l
 def arithmetic_intensity(costs: list[LayerCost], bytes_per_elt: int = 2) -> float:
     """Whole-CNN AI: sum of FLOPs over sum of bytes of its conv and linear layers."""
     return sum(c.flops for c in costs) / sum(c.bytes(bytes_per_elt) for c in costs)
+
+
+def roofline_seconds(costs: list[LayerCost], peak_flops: float, bytes_per_sec: float,
+                     bytes_per_elt: int = 2) -> float:
+    """Time of a layer-by-layer run at the roofline: each layer takes
+    ``max(FLOPs / peak_flops, bytes / bytes_per_sec)`` and the layers add up.
+
+    Why: with the GPU's measured peak and bandwidth this is what ideal kernels (activation and
+    pooling fused, every tensor read or written once per layer) would take, so the ratio of
+    two models' roofline times is the speedup folding can give once the kernels stop being
+    the limit. It is not a hard ceiling on a measured speedup: a slow original kernel makes
+    the measured ratio larger.
+    """
+    if peak_flops <= 0 or bytes_per_sec <= 0:
+        raise ValueError("roofline_seconds needs a positive peak FLOPs/sec and bytes/sec")
+    return sum(max(c.flops / peak_flops, c.bytes(bytes_per_elt) / bytes_per_sec) for c in costs)

@@ -4,7 +4,7 @@ import pytest
 
 import ai
 from config.tasks import TaskError, bench_entries, get_bench_entry
-from models.costs import arithmetic_intensity, conv_cost
+from models.costs import arithmetic_intensity, conv_cost, roofline_seconds
 from util.flops import MODEL_MAP, flop_table, flops_from_tput
 
 from conftest import assert_one_line_error, run_cli
@@ -93,3 +93,47 @@ def test_flop_count_script(repo):
     p = subprocess.run(["bash", "flop_count.sh"], cwd=repo, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == json.loads(MODEL_MAP.read_text())
+
+
+def test_roofline_seconds_is_the_slower_of_compute_and_memory_per_layer():
+    """Paper's one-layer example on an H100-like GPU (730 TFLOP/s, 3 TB/s): the original's
+    32 -> 32 conv is memory-bound, the folded 64 -> 64 one compute-bound."""
+    og = conv_cost(1024, 32, 11, 26, 32, 11, 26, 3, 3)
+    folded = conv_cost(256, 64, 11, 26, 64, 11, 26, 3, 3)
+    peak, bw = 730e12, 3e12
+    t_og, t_f = roofline_seconds([og], peak, bw), roofline_seconds([folded], peak, bw)
+    assert t_og == pytest.approx(og.bytes(2) / bw) and og.bytes(2) / bw > og.flops / peak
+    assert t_f == pytest.approx(folded.flops / peak) and folded.flops / peak > folded.bytes(2) / bw
+    assert roofline_seconds([og, folded], peak, bw) == pytest.approx(t_og + t_f)
+    assert 1.6 < t_og / t_f < 1.75  # less than AI's 2x: the folded layer hits the compute roof
+    with pytest.raises(ValueError, match="positive"):
+        roofline_seconds([og], 0.0, bw)
+
+
+def test_ai_cli_roofline_bounds():
+    """With memory free, folding cannot win (same FLOPs per image, more in the first layer);
+    with compute free, it wins about what it saves in bytes (AI ratio)."""
+    compute_only = ai.roofline_rows(1e12, 1e30, groups=("noscope",), folds=(4,))
+    memory_only = ai.roofline_rows(1e30, 1e12, groups=("noscope",), folds=(4,))
+    ai_rows = {r["model"]: r for r in ai.ai_rows(groups=("noscope",), folds=(4,))}
+    for c, m in zip(compute_only, memory_only):
+        assert c["bound_speedup_4"] <= 1.0, c
+        a = ai_rows[m["model"]]
+        assert m["bound_speedup_4"] == pytest.approx(a["tformed_AI_4"] / a["original_AI"]
+                                                     * c["bound_speedup_4"], rel=1e-6)
+    p = run_cli("ai.py", "--roofline", "--peak-tflops", "730", "--bandwidth-tbs", "3",
+                "--groups", "noscope", "--channel-align", "8", "--pad-input")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.strip().splitlines()
+    assert lines[0] == ("model,batch_size,original_us,tformed_us_2,tformed_us_3,tformed_us_4,"
+                        "bound_speedup_2,bound_speedup_3,bound_speedup_4")
+    bound = {ln.split(",")[0]: float(ln.split(",")[-1]) for ln in lines[1:]}
+    # coral's 16-channel convs are memory-bound, taipei's 64-channel ones compute-bound
+    assert bound["noscope_coral"] > 1.8 and bound["noscope_taipei"] < 1.3, bound
+
+
+def test_ai_cli_roofline_bad_input():
+    assert_one_line_error(run_cli("ai.py", "--roofline", "--peak-tflops", "730"),
+                          "--bandwidth-tbs")
+    assert_one_line_error(run_cli("ai.py", "--roofline", env={"CUDA_VISIBLE_DEVICES": ""}),
+                          "--peak-tflops")

@@ -23,6 +23,9 @@ paper's widths are used (``channel_align`` 1); with ``channel_align`` > 1 they a
 count of the model actually built (wider layers execute more FLOPs; the layer cost model of
 ``models/costs.py``, which counts the same, when thop is not installed): ``flops_source``
 says which. Utilization = FLOPs/sec / the GPU's measured peak (``util.peak``); None on CPU.
+``roofline_fraction`` = images/sec / the images/sec of the same model with every layer at the
+roofline of the measured peak and bandwidth (``models/costs.py``): how far the kernels are
+from what the hardware allows, which utilization alone hides for memory-bound layers.
 """
 from __future__ import annotations
 
@@ -41,11 +44,11 @@ except ImportError:  # progress bars are optional on a bare GPU box
 
 from config.tasks import BenchEntry, TaskError, check_fold, get_bench_entry
 from models import build_model, fold_images, model_input_shape, unfold_logits
-from models.costs import layer_costs
+from models.costs import layer_costs, roofline_seconds
 from util.bench_backends import BenchError, Prepared, auto_candidates, check_backend, prepare
 from util.flops import flops_from_tput, load_model_map, thop_flops
 from util.io import device_name, git_hash, library_versions
-from util.peak import peak_flops
+from util.peak import peak_bandwidth, peak_flops
 
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 DEVICES = ("cuda", "cpu")
@@ -239,6 +242,20 @@ def model_flops_per_input(target: Target, model: nn.Module, cfg: BenchConfig) ->
         return float(sum(c.flops for c in costs)), "layer_costs"
 
 
+def roofline_images_per_sec(target: Target, cfg: BenchConfig, peak: float | None,
+                            bandwidth: float | None) -> float | None:
+    """Images/sec of the model as built if every layer ran at the roofline
+    (``models.costs.roofline_seconds``); None without a measured peak and bandwidth."""
+    if not peak or not bandwidth:
+        return None
+    cpu_model = build_model(target.entry.task, target.build_fold, scaling=target.scaling,
+                            channel_align=cfg.channel_align, pad_input=cfg.pad_input)
+    inputs = cfg.batch_size // target.build_fold
+    costs = layer_costs(cpu_model, model_input_shape(cpu_model), inputs)
+    seconds = roofline_seconds(costs, peak, bandwidth, PRECISIONS[cfg.precision].itemsize)
+    return inputs * target.build_fold / seconds
+
+
 def build_bench_model(cfg: BenchConfig, target: Target, device: torch.device) -> tuple[nn.Module, torch.Tensor]:
     """The model of ``target`` in eval mode, cast and laid out as ``cfg`` asks, and its
     device-resident random input batch of ``cfg.batch_size // f`` inputs."""
@@ -280,6 +297,8 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     tput = statistics.median(trials)
     flops = flops_per_input / f * tput
     peak = peak_flops(dtype, device)
+    bandwidth = peak_bandwidth(device)
+    roofline = roofline_images_per_sec(target, cfg, peak, bandwidth)
     row.update({
         "backend": prep.backend, "backend_requested": cfg.backend, "auto_probe": probe,
         "precision": cfg.precision, "batch_size": cfg.batch_size, "inputs_per_batch": inputs,
@@ -287,6 +306,8 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         "flops_per_image": flops_per_input / f, "flops_source": flops_source,
         "flops_per_sec": flops, "peak_flops_per_sec": peak,
         "utilization": flops / peak if peak else None,
+        "peak_bytes_per_sec": bandwidth, "roofline_images_per_sec": roofline,
+        "roofline_fraction": tput / roofline if roofline else None,
         "end_to_end_images_per_sec": statistics.median(e2e) if e2e else None,
         "end_to_end_trials": e2e,
         "compile_seconds": setup, "end_to_end_compile_seconds": e2e_setup,
@@ -337,6 +358,11 @@ def describe(row: dict[str, Any]) -> str:
         f"images/sec: {row['images_per_sec']:.1f} (median of {len(row['trials'])} trials x "
         f"{row['num_iteration']} iterations), {row['flops_per_sec'] / 1e12:.3f} TFLOP/s{util}",
     ]
+    if row.get("roofline_fraction") is not None:
+        lines.append(f"layer roofline ({row['peak_flops_per_sec'] / 1e12:.0f} TFLOP/s, "
+                     f"{row['peak_bytes_per_sec'] / 1e12:.2f} TB/s measured): "
+                     f"{row['roofline_images_per_sec']:.1f} images/sec; this run reaches "
+                     f"{100 * row['roofline_fraction']:.1f}% of it")
     if row["auto_probe"]:
         lines.append("auto probe (images/sec): " + ", ".join(
             f"{k}={v:.0f}" if isinstance(v, float) else f"{k}={v}" for k, v in row["auto_probe"].items()))

@@ -1,12 +1,14 @@
-"""The machine a benchmark ran on: measured peak tensor FLOPs/sec, GPU name, library versions.
+"""The machine a benchmark ran on: measured peak tensor FLOPs/sec and memory bandwidth.
 
 Utilization (``util/benchmark.py``) = achieved FLOPs/sec / the peak measured here. The peak
 is not a datasheet number: it is the best of a few timed ``N x N x N`` matrix multiplies
 (``N`` = 8192) in the benchmark's dtype, i.e. the dense tensor-core rate this GPU, driver
 and torch actually reach. FP32 is measured with TF32 allowed, because cuDNN convolutions
-use TF32 by default (``torch.backends.cudnn.allow_tf32``). One measurement per
-(GPU, dtype) is cached in ``~/.cache/folded-cnns/peak_<gpu>_<dtype>.json`` (directory
-overridable with ``$FOLDED_CNNS_CACHE``); delete the file to re-measure.
+use TF32 by default (``torch.backends.cudnn.allow_tf32``). The bandwidth (for the layer
+roofline, ``models/costs.py``) is the best of a few timed device-to-device copies of
+1 GiB, counting the bytes read plus the bytes written. One measurement per (GPU, dtype),
+and one bandwidth per GPU, is cached in ``~/.cache/folded-cnns/`` (directory overridable
+with ``$FOLDED_CNNS_CACHE``); delete the file to re-measure.
 """
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from util.io import atomic_write_text, device_name
 
 PEAK_N = 8192
+COPY_BYTES = 1 << 30
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,23 +57,56 @@ def measure_matmul_flops(dtype: torch.dtype, device: torch.device, n: int = PEAK
         torch.backends.cuda.matmul.allow_tf32 = old_tf32
 
 
+def measure_copy_bandwidth(device: torch.device, nbytes: int = COPY_BYTES,
+                           iters: int = 20) -> float:
+    """Device memory bytes/sec of ``dst.copy_(src)`` (read + write counted), timed with events."""
+    src = torch.empty(nbytes, dtype=torch.uint8, device=device).fill_(1)
+    dst = torch.empty_like(src)
+    for _ in range(3):
+        dst.copy_(src)
+    best = 0.0
+    for _ in range(3):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            dst.copy_(src)
+        end.record()
+        end.synchronize()
+        best = max(best, 2 * nbytes * iters / (start.elapsed_time(end) / 1e3))
+    return best
+
+
+def _cached(file_name: str, device: torch.device, key: str, measure: Callable[[], float],
+            **meta: object) -> float:
+    """``key`` of the cache file ``file_name`` (``{gpu}`` = the GPU's name), measured and
+    written atomically when the file is missing or corrupt."""
+    name = device_name(device)
+    path = cache_dir() / file_name.format(gpu=re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-"))
+    if path.exists():
+        try:
+            return float(json.loads(path.read_text())[key])
+        except (ValueError, KeyError, TypeError):
+            pass  # a corrupt cache file is re-measured and overwritten
+    value = measure()
+    atomic_write_text(path, json.dumps({
+        "gpu": name, **meta, key: value, "torch": torch.__version__,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2))
+    return value
+
+
 def peak_flops(dtype: torch.dtype, device: torch.device) -> float | None:
     """Measured peak dense FLOPs/sec of ``device`` in ``dtype`` (cached); None on CPU."""
     if device.type != "cuda":
         return None
-    name = device_name(device)
     dtype_name = str(dtype).replace("torch.", "")
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
-    path = cache_dir() / f"peak_{slug}_{dtype_name}.json"
-    if path.exists():
-        try:
-            return float(json.loads(path.read_text())["flops_per_sec"])
-        except (ValueError, KeyError, TypeError):
-            pass  # a corrupt cache file is re-measured and overwritten
-    value = measure_matmul_flops(dtype, device)
-    atomic_write_text(path, json.dumps({
-        "gpu": name, "dtype": dtype_name, "n": PEAK_N, "flops_per_sec": value,
-        "torch": torch.__version__, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2))
-    return value
+    return _cached(f"peak_{{gpu}}_{dtype_name}.json", device, "flops_per_sec",
+                   lambda: measure_matmul_flops(dtype, device), dtype=dtype_name, n=PEAK_N)
 
 
+def peak_bandwidth(device: torch.device) -> float | None:
+    """Measured device-memory bytes/sec of ``device`` (cached); None on CPU."""
+    if device.type != "cuda":
+        return None
+    return _cached("bandwidth_{gpu}.json", device, "bytes_per_sec",
+                   lambda: measure_copy_bandwidth(device), copy_bytes=COPY_BYTES)

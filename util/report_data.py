@@ -8,8 +8,8 @@ Formats (fixed by the training and benchmark scripts):
   val_loss,val_top1,val_top5,test_loss,test_top1,test_top5,seconds`` and
   ``SAVEDIR/<task>/fold<f>/config.json`` (resolved config with versions, git, device, command);
 * the benchmark CSV: ``Model,Trial,Batch Size,Mode,Fold,Throughput,FLOPs/sec,TputNorm,FLOPNorm,
-  Backend,Precision,Utilization,ChannelAlign,GPU`` (the last five optional), several trials
-  per configuration, summarised here by medians.
+  Backend,Precision,Utilization,ChannelAlign,PadInput,GPU,Bandwidth`` (the last seven
+  optional), several trials per configuration, summarised here by medians.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ TRAIN_COLUMNS = ["task", "fold", "best_val_top1", "test_top1", "test_top5", "bes
                  "epochs", "wall_seconds", "device"]
 STATS_COLUMNS = ["epoch", "val_top1"]  # the ones the report needs
 INFER_REQUIRED = ["Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput"]
-INFER_CONFIG = ["Backend", "Precision", "ChannelAlign", "GPU"]  # optional, part of a config key
+INFER_CONFIG = ["Backend", "Precision", "ChannelAlign", "PadInput", "GPU"]  # optional, part of a config key
 MODES = {"original": "Original", "folded": "Folded", "efficientnet": "EfficientNet"}
 
 
@@ -128,13 +128,14 @@ def load_inference(path: Path) -> pd.DataFrame:
                    "it must be the CSV written by `./run_inference.sh results.csv`")
     for col in INFER_CONFIG:
         df[col] = df[col].fillna("").astype(str).str.strip() if col in df.columns else ""
-    df["ChannelAlign"] = df["ChannelAlign"].str.replace(r"\.0$", "", regex=True)
+    for col in ("ChannelAlign", "PadInput"):
+        df[col] = df[col].str.replace(r"\.0$", "", regex=True)
     modes = df["Mode"].astype(str).str.strip().str.lower()
     bad = sorted(set(modes) - set(MODES))
     if bad:
         raise ReportError(f"{path}: unknown Mode value(s) {bad}; valid: {', '.join(MODES.values())}")
     df["Mode"] = modes.map(MODES)
-    for col in ("Fold", "Batch Size", "Throughput", "FLOPs/sec", "Utilization"):
+    for col in ("Fold", "Batch Size", "Throughput", "FLOPs/sec", "Utilization", "Bandwidth"):
         df[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else float("nan")
     if df["Throughput"].isna().any() or df["Fold"].isna().any():
         raise ReportError(f"{path}: non-numeric Throughput or Fold values; re-run the benchmark")
@@ -155,11 +156,13 @@ def summarize_inference(df: pd.DataFrame) -> pd.DataFrame:
     keys = ["Model", "task", "Mode", "Fold", "Batch Size", *INFER_CONFIG]
     agg = (df.groupby(keys, dropna=False, sort=False)
              .agg(trials=("Trial", "nunique"), throughput=("Throughput", "median"),
-                  flops=("FLOPs/sec", "median"), utilization=("Utilization", "median"))
+                  flops=("FLOPs/sec", "median"), utilization=("Utilization", "median"),
+                  bandwidth=("Bandwidth", "median"))
              .reset_index())
+    agg["peak"] = agg["flops"] / agg["utilization"]  # the measured peak the run divided by
     ref_keys = ["Model", "Batch Size", "Backend", "Precision", "GPU"]
     orig = agg[agg["Mode"] == "Original"]
-    exact = {tuple(r[k] for k in ref_keys + ["ChannelAlign"]): r["throughput"]
+    exact = {tuple(r[k] for k in ref_keys + ["ChannelAlign", "PadInput"]): r["throughput"]
              for _, r in orig.iterrows()}
     loose: dict[tuple, float] = {}
     for _, r in orig.sort_values("ChannelAlign", key=lambda s: pd.to_numeric(s, errors="coerce")
@@ -167,7 +170,7 @@ def summarize_inference(df: pd.DataFrame) -> pd.DataFrame:
         loose.setdefault(tuple(r[k] for k in ref_keys), r["throughput"])
 
     def speedup(r: pd.Series) -> float:
-        ref = exact.get(tuple(r[k] for k in ref_keys + ["ChannelAlign"]),
+        ref = exact.get(tuple(r[k] for k in ref_keys + ["ChannelAlign", "PadInput"]),
                         loose.get(tuple(r[k] for k in ref_keys)))
         return float("nan") if ref is None or ref == 0 else r["throughput"] / ref
 
@@ -188,28 +191,58 @@ def best_vs_best(summary: pd.DataFrame) -> pd.DataFrame:
 
     The per-configuration speedups of ``summarize_inference`` can flatter folding when the
     original runs on a weak backend; this one says whether folding beats a well-optimised original.
+    ``bound`` is the same ratio at the layer roofline of the GPU's measured peak and bandwidth
+    (``models.costs.roofline_seconds``; NaN when the CSV has no Bandwidth), i.e. what folding
+    gives once both models' kernels run as fast as the hardware allows.
     """
     keys = ["Model", "task", "GPU", "Precision", "Batch Size"]
-    cols = keys + ["Fold", "orig_throughput", "orig_config", "throughput", "config", "speedup"]
+    cols = keys + ["Fold", "orig_throughput", "orig_config", "throughput", "config", "speedup",
+                   "bound"]
     rows = []
+    # one measured peak and bandwidth per GPU and precision, from any row that has them
+    machine = summary.groupby(["GPU", "Precision"], dropna=False)[["peak", "bandwidth"]].median()
     for key, grp in summary.groupby(keys, sort=False, dropna=False):
         orig = grp[grp["Mode"] == "Original"]
         if orig.empty:
             continue
         best_orig = orig.loc[orig["throughput"].idxmax()]
+        peak, bandwidth = machine.loc[(key[2], key[3])]
         # same backend as that original (any alignment): a fold measured only on a slower
         # backend says nothing about folding
         folded = grp[(grp["Mode"] == "Folded") & (grp["Backend"] == best_orig["Backend"])]
         for fold, fgrp in folded.groupby("Fold", sort=True):
             best = fgrp.loc[fgrp["throughput"].idxmax()]
+            bound = (roofline_throughput(best, peak, bandwidth)
+                     / roofline_throughput(best_orig, peak, bandwidth))
             rows.append([*key, int(fold), best_orig["throughput"], config_label(best_orig),
                          best["throughput"], config_label(best),
-                         best["throughput"] / best_orig["throughput"]])
+                         best["throughput"] / best_orig["throughput"], bound])
     return pd.DataFrame(rows, columns=cols)
+
+
+BYTES_PER_ELT = {"fp16": 2, "bf16": 2, "fp32": 4}
+
+
+def roofline_throughput(row: pd.Series, peak: float, bandwidth: float) -> float:
+    """Images/sec of a summary row's model (its fold, alignment, padding and batch) with every
+    layer at the roofline; NaN when the peak, bandwidth or model is unknown."""
+    from models import build_model, model_input_shape
+    from models.costs import layer_costs, roofline_seconds
+
+    size = BYTES_PER_ELT.get(str(row.get("Precision", "")))
+    if not row["task"] or size is None or not (peak > 0 and bandwidth > 0) or row["Mode"] == "EfficientNet":
+        return float("nan")
+    fold, align = int(row["Fold"]), int(str(row.get("ChannelAlign") or 1))
+    model = build_model(row["task"], fold, channel_align=align,
+                        pad_input=str(row.get("PadInput", "")) == "1")
+    inputs = int(row["Batch Size"]) // fold
+    costs = layer_costs(model, model_input_shape(model), inputs)
+    return inputs * fold / roofline_seconds(costs, peak, bandwidth, size)
 
 
 def config_label(row: pd.Series) -> str:
     """'compile, align 8' for a summary row."""
     align = str(row.get("ChannelAlign", "") or "")
     backend = row.get("Backend", "") or "backend ?"
-    return backend + (f", align {align}" if align and align != "1" else "")
+    pad = " +pad" if str(row.get("PadInput", "")) == "1" else ""
+    return backend + (f", align {align}" if align and align != "1" else "") + pad

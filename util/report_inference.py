@@ -59,13 +59,14 @@ def inference_section(summary: pd.DataFrame | None, results: Path | None, fig_di
         return "\n".join(out + [f"`{results}` has no rows. " + HOW_TO_RUN])
     from util.report_figures import plot_speedups
 
-    group_keys = ["GPU", "Backend", "Precision", "ChannelAlign", "Batch Size"]
+    group_keys = ["GPU", "Backend", "Precision", "ChannelAlign", "PadInput", "Batch Size"]
     has_flops = summary["flops"].notna().any()
     has_util = summary["utilization"].notna().any()
     for n, (key, grp) in enumerate(summary.groupby(group_keys, sort=False, dropna=False)):
-        gpu, backend, precision, align, batch = key
+        gpu, backend, precision, align, pad, batch = key
         title = (f"{gpu} · {backend or 'backend ?'} · {precision or 'precision ?'} · "
-                 f"batch {int(batch)}" + (f" · channel align {align}" if align else ""))
+                 f"batch {int(batch)}" + (f" · channel align {align}" if align else "")
+                 + (" · padded input" if pad == "1" else ""))
         out += [f"### {title}", ""]
         if gpu == "CPU":
             out += ["**Measured on CPU** (the GPU column is CPU or empty): these throughputs say "
@@ -120,19 +121,29 @@ def best_original_section(summary: pd.DataFrame) -> list[str]:
            "of the CSV above, and each fold at its fastest alignment on that backend (folds not "
            "measured on it are left out); speedup = ratio of the two medians (same GPU, "
            "precision and batch).", ""]
+    has_bound = best["bound"].notna().any()
+    if has_bound:
+        out += ["**Roofline bound**: the same ratio if every layer of both models ran at the GPU's "
+                "measured roofline (max of FLOPs / peak and bytes / bandwidth per conv or linear "
+                "layer, activations and pools fused; `python3 ai.py --roofline`). A measured "
+                "speedup above it means the original's kernels are further from the hardware's "
+                "limit than the folded model's.", ""]
     rows = []
     for _, r in best.sort_values("task", key=lambda s: s.map(task_order), kind="stable").iterrows():
         rows.append([f"`{r['Model']}`", _label(r) if r["task"] else DASH, r["GPU"],
                      f"{r['orig_throughput']:,.0f}", r["orig_config"], r["Fold"],
                      f"{r['throughput']:,.0f}", r["config"], fmt(r["speedup"]),
+                     *([fmt(r["bound"])] if has_bound else []),
                      _paper_speedup(r["task"], "Folded", r["Fold"])])
     out += [md_table(["model", "paper", "GPU", "fastest original images/s", "original config", "f",
-                      "fastest folded images/s", "folded config", "speedup", "paper speedup"],
-                     rows, align="lllrlrrlrr"), ""]
+                      "fastest folded images/s", "folded config", "speedup",
+                      *(["roofline bound"] if has_bound else []), "paper speedup"],
+                     rows, align="lllrlrrlrr" + ("r" if has_bound else "")), ""]
     for f in sorted(best["Fold"].unique().tolist()):
         sel = best[best["Fold"] == f]
+        bound = (f"; roofline bound {_range(sel['bound'].tolist())}" if has_bound else "")
         out.append(f"* f = {f}: {_range(sel['speedup'].tolist())} over the fastest original "
-                   f"({len(sel)} model{'s' if len(sel) != 1 else ''}).")
+                   f"({len(sel)} model{'s' if len(sel) != 1 else ''}){bound}.")
     return out + [""]
 
 

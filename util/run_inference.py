@@ -9,6 +9,10 @@ its rows; the header is written once). A failing configuration becomes a row wit
 
     Model,Trial,Batch Size,Mode,Fold,Throughput,FLOPs/sec,TputNorm,FLOPNorm,Backend,...
 
+``Bandwidth`` is the GPU's measured memory bytes/sec and ``RooflineFraction`` the throughput
+over the layer roofline's (``util/benchmark.py``); both are empty on CPU. A CSV written before
+those columns existed gets them (empty) when a run appends to it.
+
 TputNorm / FLOPNorm divide by the Original row of the same Model and Trial in this run
 (EfficientNet rows share the Model name of their game CNN, so they are normalised to it).
 Fold entries run at every FOLDS value; EfficientNet entries only at fold 2 (the original's
@@ -55,11 +59,12 @@ if str(REPO_ROOT) not in sys.path:
 
 from config.tasks import TaskError, bench_entries, get_bench_entry  # noqa: E402
 from util.bench_backends import BACKENDS, BenchError  # noqa: E402
+from util.io import atomic_write_text  # noqa: E402
 
 COLUMNS = ["Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput", "FLOPs/sec", "TputNorm",
            "FLOPNorm", "Backend", "BackendRequested", "Precision", "Utilization", "ChannelAlign",
            "PadInput", "ChannelsLast", "E2EThroughput", "CompileSeconds", "Probe", "GPU", "Torch",
-           "Error"]
+           "Error", "Bandwidth", "RooflineFraction"]
 GROUPS = ("all", "game", "noscope", "efficientnet")
 ROW_PREFIX = "RESULT "
 
@@ -184,11 +189,26 @@ class CsvSink:
         if path.exists() and path.stat().st_size:
             header = path.read_text().splitlines()[0]
             if header != ",".join(COLUMNS):
-                raise BenchError(f"{path} has another header ({header[:60]}...); "
-                                 "write to a new CSV file")
+                self._upgrade(header)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._append([COLUMNS], echo=False)
+
+    def _upgrade(self, header: str) -> None:
+        """A CSV of an older version (a prefix of today's columns) gets the new columns,
+        empty, in one atomic rewrite; any other header is refused."""
+        old = header.split(",")
+        if old != COLUMNS[:len(old)]:
+            raise BenchError(f"{self.path} has another header ({header[:60]}...); "
+                             "write to a new CSV file")
+        with open(self.path, newline="") as fh:
+            rows = list(csv.reader(fh))[1:]
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(
+            [COLUMNS] + [r + [""] * (len(COLUMNS) - len(r)) for r in rows])
+        atomic_write_text(self.path, buf.getvalue())
+        print(f"# {self.path}: added the columns {', '.join(COLUMNS[len(old):])} (empty for "
+              f"its {len(rows)} earlier rows)", file=sys.stderr)
 
     def _append(self, rows: list[list[Any]], echo: bool = True) -> None:
         buf = io.StringIO()
@@ -230,7 +250,9 @@ class CsvSink:
                 r["channel_align"], int(r["pad_input"]), int(r["channels_last"]),
                 _fmt(e2e[i - 1] if i <= len(e2e) else None, ".2f"), _fmt(r["compile_seconds"], ".1f"),
                 ";".join(f"{k}={v:.0f}" if isinstance(v, float) else f"{k}={v}" for k, v in probe.items()),
-                r["gpu"], r["versions"]["torch"], ""])
+                r["gpu"], r["versions"]["torch"], "", _fmt(r.get("peak_bytes_per_sec"), ".4e"),
+                _fmt(tput / r["roofline_images_per_sec"] if r.get("roofline_images_per_sec")
+                     else None, ".4f")])
         self._append(rows)
 
 
