@@ -312,3 +312,21 @@ def test_profile_model_cpu(tmp_path):
     for fold in ("1", "2"):
         assert sum(float(r["share"]) for r in rows if r["fold"] == fold) == pytest.approx(1.0)
     assert_one_line_error(run_cli("util/profile_model.py", "nope", "--device", "cpu"), "unknown model")
+
+
+def test_csv_of_an_older_version_gets_the_new_columns(tmp_path):
+    """Appending to a CSV written before Bandwidth/RooflineFraction existed keeps its rows and
+    adds the columns (empty); a foreign header is refused, the file untouched."""
+    from util.run_inference import CsvSink
+    old = tmp_path / "old.csv"
+    old_cols = COLUMNS[:COLUMNS.index("Error") + 1]
+    old.write_text(",".join(old_cols) + "\n" + ",".join(["x"] * len(old_cols)) + "\n")
+    CsvSink(old)
+    rows = list(csv.DictReader(old.read_text().splitlines()))
+    assert list(rows[0]) == COLUMNS and len(rows) == 1
+    assert rows[0]["Error"] == "x" and rows[0]["Bandwidth"] == "" and rows[0]["RooflineFraction"] == ""
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    with pytest.raises(BenchError, match="another header"):
+        CsvSink(other)
+    assert other.read_text() == "a,b\n1,2\n"

@@ -214,3 +214,32 @@ def test_folded_is_compared_with_the_fastest_original(tmp_path):
     line = _row(section.split("### Folded vs the fastest original", 1)[1], "`lol/goldnumber-fraction`")
     assert "| 2,000 | compile | 4 | 2,600 | compile, align 8 | 1.30 |" in line
     assert "* f = 4: 1.30–1.30 over the fastest original (1 model)." in section
+    assert "roofline bound" not in section  # no Bandwidth column: no bound to show
+
+
+def test_fastest_original_table_shows_the_roofline_bound(tmp_path):
+    """With the GPU's bandwidth in the CSV, each speedup gets the roofline bound of the same two
+    configurations; it equals ai.py's bound computed with the same peak and bandwidth."""
+    import ai
+    from util.report_data import best_vs_best, load_inference, summarize_inference
+    peak, bw = 7.0e14, 3.0e12
+    header = INFER_HEADER.replace("ChannelAlign,GPU", "ChannelAlign,PadInput,GPU,Bandwidth")
+    lines = [header]
+    for mode, fold, tput in (("Original", 1, 3.5e6), ("Folded", 4, 7.0e6)):
+        flops = 1e13 * fold
+        lines.append(f"noscope_coral,1,1024,{mode},{fold},{tput},{flops},1,1,triton,fp16,"
+                     f"{flops / peak},8,1,H100,{bw}")
+    results = tmp_path / "results.csv"
+    results.write_text("\n".join(lines) + "\n")
+    row = best_vs_best(summarize_inference(load_inference(results))).iloc[0]
+    want = ai.roofline_rows(peak, bw, groups=("noscope",), folds=(4,), channel_align=8,
+                            pad_input=True)[0]
+    assert want["model"] == "noscope_coral"
+    assert row["speedup"] == pytest.approx(2.0)
+    assert row["bound"] == pytest.approx(want["bound_speedup_4"], rel=1e-6)
+    save = make_savedir(tmp_path)
+    proc = run_cli("util/report.py", str(save), "--results", str(results))
+    assert proc.returncode == 0, proc.stderr
+    section = _section((save / "report.md").read_text(), "## 3. Inference throughput")
+    assert "| roofline bound |" in section and "**Roofline bound**" in section
+    assert f"| 2.00 | {want['bound_speedup_4']:.2f} |" in section
