@@ -24,9 +24,10 @@ Backends (``--backend``):
   compile    torch.compile with max-autotune; on CUDA the compiled forward is replayed in our
              own CUDA graph (inductor's own graphs cost 130-190 us of host time per call);
              compile/autotune time is reported, not timed
-  triton     every 3x3 conv + bias + ReLU as one autotuned Triton kernel (util/triton_conv.py),
-             the rest compiled by inductor, all replayed in our CUDA graph; the fastest on
-             an H100 for every game and NoScope model, original and folded (CUDA only)
+  triton     every 3x3 conv + bias + ReLU (+ a following 2x2 max-pool) as one autotuned Triton
+             kernel (util/triton_conv.py), the rest compiled by inductor, all replayed in our
+             CUDA graph, checked against eager once before timing; the fastest on an H100
+             for every game and NoScope model, original and folded (CUDA only)
   tensorrt   Torch-TensorRT (dynamo), when torch_tensorrt is installed
   auto       (default) on CUDA: prepare tensorrt (if installed), triton, compile, cudagraph and
              eager, probe each (the full warm-up, then the best of two 500-iteration loops),
@@ -38,7 +39,9 @@ Timing: device-resident random normal input; --num_warmup iterations; --trials l
 under torch.inference_mode(). FLOPs/sec use config/model_map.json (paper widths); with
 --channel-align > 1 they come from a thop count of the model actually built. Utilization
 divides by the GPU's peak measured once with an 8192^3 matmul in the same dtype (cached in
-~/.cache/folded-cnns/, see util/peak.py).
+~/.cache/folded-cnns/, see util/peak.py). On a GPU the result also gives the share of the
+layer roofline reached: images/sec over what the model would do with every layer at
+max(FLOPs / peak, bytes / measured bandwidth) (roofline_fraction; ai.py --roofline).
 """
 from __future__ import annotations
 
