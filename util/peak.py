@@ -32,6 +32,23 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FOLDED_CNNS_CACHE", "~/.cache/folded-cnns")).expanduser()
 
 
+def _best_rate(op: Callable[[], object], work: float, iters: int, warmup: int = 5) -> float:
+    """Best of 3 event-timed loops of ``iters`` calls of ``op``: ``work`` units per call / s."""
+    for _ in range(warmup):  # cuBLAS heuristics, clocks, allocator
+        op()
+    best = 0.0
+    for _ in range(3):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            op()
+        end.record()
+        end.synchronize()
+        best = max(best, work * iters / (start.elapsed_time(end) / 1e3))
+    return best
+
+
 def measure_matmul_flops(dtype: torch.dtype, device: torch.device, n: int = PEAK_N,
                          iters: int = 50) -> float:
     """Dense matmul FLOPs/sec (2 n^3 per product) on a CUDA device, timed with events."""
@@ -40,19 +57,7 @@ def measure_matmul_flops(dtype: torch.dtype, device: torch.device, n: int = PEAK
     old_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = True
     try:
-        for _ in range(5):  # warm-up: cuBLAS heuristics, clocks
-            torch.mm(a, b)
-        best = 0.0
-        for _ in range(3):
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(iters):
-                torch.mm(a, b)
-            end.record()
-            end.synchronize()
-            best = max(best, 2 * n ** 3 * iters / (start.elapsed_time(end) / 1e3))
-        return best
+        return _best_rate(lambda: torch.mm(a, b), 2 * n ** 3, iters)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = old_tf32
 
@@ -62,19 +67,7 @@ def measure_copy_bandwidth(device: torch.device, nbytes: int = COPY_BYTES,
     """Device memory bytes/sec of ``dst.copy_(src)`` (read + write counted), timed with events."""
     src = torch.empty(nbytes, dtype=torch.uint8, device=device).fill_(1)
     dst = torch.empty_like(src)
-    for _ in range(3):
-        dst.copy_(src)
-    best = 0.0
-    for _ in range(3):
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(iters):
-            dst.copy_(src)
-        end.record()
-        end.synchronize()
-        best = max(best, 2 * nbytes * iters / (start.elapsed_time(end) / 1e3))
-    return best
+    return _best_rate(lambda: dst.copy_(src), 2 * nbytes, iters, warmup=3)
 
 
 def _cached(file_name: str, device: torch.device, key: str, measure: Callable[[], float],
