@@ -30,7 +30,6 @@ from what the hardware allows, which utilization alone hides for memory-bound la
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -48,7 +47,7 @@ from models.costs import layer_costs, roofline_seconds
 from util.bench_backends import BenchError, Prepared, auto_candidates, check_backend, prepare
 from util.flops import flops_from_tput, load_model_map, thop_flops
 from util.io import device_name, git_hash, library_versions
-from util.peak import peak_bandwidth, peak_flops
+from util.peak import peak_bandwidth, peak_flops, time_loop
 
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 DEVICES = ("cuda", "cpu")
@@ -158,23 +157,6 @@ class VideoPipeline(nn.Module):
         x = frames.permute(0, 3, 1, 2).to(self.dtype) * self.scale + self.shift
         x = fold_images(x, self.fold).contiguous(memory_format=self.memory_format)
         return unfold_logits(self.model(x), self.fold).argmax(1)
-
-
-def time_loop(step: Callable[[], Any], iters: int, device: torch.device) -> float:
-    """Seconds for ``iters`` calls of ``step``: CUDA events around exactly the loop."""
-    if device.type == "cuda":
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(iters):
-            step()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        step()
-    return time.perf_counter() - t0
 
 
 def _measure(step: Callable[[], Any], images_per_iter: int, cfg: BenchConfig,

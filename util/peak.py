@@ -17,7 +17,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -32,21 +32,29 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FOLDED_CNNS_CACHE", "~/.cache/folded-cnns")).expanduser()
 
 
-def _best_rate(op: Callable[[], object], work: float, iters: int, warmup: int = 5) -> float:
-    """Best of 3 event-timed loops of ``iters`` calls of ``op``: ``work`` units per call / s."""
-    for _ in range(warmup):  # cuBLAS heuristics, clocks, allocator
-        op()
-    best = 0.0
-    for _ in range(3):
+def time_loop(step: Callable[[], Any], iters: int, device: torch.device) -> float:
+    """Seconds for ``iters`` calls of ``step``: CUDA events around exactly the loop."""
+    if device.type == "cuda":
         start = torch.cuda.Event(enable_timing=True)
         end = torch.cuda.Event(enable_timing=True)
         start.record()
         for _ in range(iters):
-            op()
+            step()
         end.record()
         end.synchronize()
-        best = max(best, work * iters / (start.elapsed_time(end) / 1e3))
-    return best
+        return start.elapsed_time(end) / 1e3
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        step()
+    return time.perf_counter() - t0
+
+
+def _best_rate(op: Callable[[], object], work: float, iters: int, device: torch.device,
+               warmup: int = 5) -> float:
+    """Best of 3 event-timed loops of ``iters`` calls of ``op``: ``work`` units per call / s."""
+    for _ in range(warmup):  # cuBLAS heuristics, clocks, allocator
+        op()
+    return max(work * iters / time_loop(op, iters, device) for _ in range(3))
 
 
 def measure_matmul_flops(dtype: torch.dtype, device: torch.device, n: int = PEAK_N,
@@ -57,7 +65,7 @@ def measure_matmul_flops(dtype: torch.dtype, device: torch.device, n: int = PEAK
     old_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = True
     try:
-        return _best_rate(lambda: torch.mm(a, b), 2 * n ** 3, iters)
+        return _best_rate(lambda: torch.mm(a, b), 2 * n ** 3, iters, device)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = old_tf32
 
@@ -67,7 +75,7 @@ def measure_copy_bandwidth(device: torch.device, nbytes: int = COPY_BYTES,
     """Device memory bytes/sec of ``dst.copy_(src)`` (read + write counted), timed with events."""
     src = torch.empty(nbytes, dtype=torch.uint8, device=device).fill_(1)
     dst = torch.empty_like(src)
-    return _best_rate(lambda: dst.copy_(src), 2 * nbytes, iters, warmup=3)
+    return _best_rate(lambda: dst.copy_(src), 2 * nbytes, iters, device, warmup=3)
 
 
 def _cached(file_name: str, device: torch.device, key: str, measure: Callable[[], float],
