@@ -210,10 +210,10 @@ def best_vs_best(summary: pd.DataFrame) -> pd.DataFrame:
         # same backend as that original (any alignment): a fold measured only on a slower
         # backend says nothing about folding
         folded = grp[(grp["Mode"] == "Folded") & (grp["Backend"] == best_orig["Backend"])]
+        orig_roofline = roofline_throughput(best_orig, peak, bandwidth) if len(folded) else None
         for fold, fgrp in folded.groupby("Fold", sort=True):
             best = fgrp.loc[fgrp["throughput"].idxmax()]
-            bound = (roofline_throughput(best, peak, bandwidth)
-                     / roofline_throughput(best_orig, peak, bandwidth))
+            bound = roofline_throughput(best, peak, bandwidth) / orig_roofline
             rows.append([*key, int(fold), best_orig["throughput"], config_label(best_orig),
                          best["throughput"], config_label(best),
                          best["throughput"] / best_orig["throughput"], bound])
