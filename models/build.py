@@ -5,11 +5,12 @@ intensity and throughput always describe the same network.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 from config.tasks import Task, TaskError, check_fold, get_task
 
-from .game_cnn import EFFNET_DEPTH_RELEASED, GameCNN, efficientnet_game_cnn
+from .game_cnn import CompoundScaling, GameCNN, efficientnet_game_cnn
 from .layers import FoldableNet
 from .noscope_cnn import NoScopeCNN
 from .resnet import ResNet18
@@ -20,16 +21,20 @@ ARCHITECTURES: dict[str, Callable[..., FoldableNet]] = {
     "noscope_cnn": NoScopeCNN,
     "resnet18": ResNet18,
 }
-SCALINGS = ("fold", "efficientnet")
+# fold: the FoldedCNN (f images per input); widen: the original's interface (one image, K
+# logits) with the folded widths, which the released inference.py times for FOLD > 1 without
+# --do_fold; efficientnet: the compound-scaled baseline of a game CNN.
+SCALINGS = ("fold", "widen", "efficientnet")
 
 
 def build_model(task: str | Task, fold: int = 1, *, scaling: str = "fold",
                 channel_align: int = 1, pad_input: bool = False,
-                effnet_depth_divisor: float = EFFNET_DEPTH_RELEASED) -> FoldableNet:
+                compound: CompoundScaling = CompoundScaling()) -> FoldableNet:
     """Build ``task``'s CNN with fold factor ``fold`` (1 = the original CNN).
 
-    scaling: ``"fold"`` (FoldedCNN) or ``"efficientnet"`` (the compound-scaled baseline,
-        game tasks only, never folded: ``fold`` must be 1).
+    scaling: ``"fold"`` (FoldedCNN), ``"widen"`` (every internal width x sqrt(``fold``) but
+        one image in and ``K`` logits out) or ``"efficientnet"`` (the compound-scaled
+        baseline described by ``compound``, game tasks only, never folded: ``fold`` must be 1).
     channel_align: round every internal width up to a multiple of this (1 = paper widths).
     pad_input: also zero-pad the ``f * C`` input channels up to a multiple of
         ``channel_align`` (the model pads inputs that arrive unpadded).
@@ -41,17 +46,20 @@ def build_model(task: str | Task, fold: int = 1, *, scaling: str = "fold",
     if task.arch not in ARCHITECTURES:
         raise TaskError(f"{task.name}: unknown arch {task.arch!r}; valid: {', '.join(ARCHITECTURES)}")
     common = dict(image_channels=task.in_channels, channel_align=channel_align, pad_input=pad_input)
+    arch = ARCHITECTURES[task.arch]
     if scaling == "fold":
-        return ARCHITECTURES[task.arch](task.height, task.width, task.num_classes, fold,
-                                        **task.arch_args, **common)
+        return arch(task.height, task.width, task.num_classes, fold, **task.arch_args, **common)
+    if scaling == "widen":
+        return arch(task.height, task.width, task.num_classes, 1, width_scale=math.sqrt(fold),
+                    **task.arch_args, **common)
     if scaling == "efficientnet":
         if not task.efficientnet_baseline:
             raise TaskError(f"{task.name} has no EfficientNet-style baseline "
                             "(only game-scraping tasks do)")
         if fold != 1:
             raise TaskError(f"the EfficientNet-style baseline is not folded: use fold 1, not {fold}")
-        return efficientnet_game_cnn(task.height, task.width, task.num_classes,
-                                     depth_divisor=effnet_depth_divisor, **task.arch_args, **common)
+        return efficientnet_game_cnn(task.height, task.width, task.num_classes, scaling=compound,
+                                     **task.arch_args, **common)
     raise TaskError(f"unknown scaling {scaling!r}; valid: {', '.join(SCALINGS)}")
 
 

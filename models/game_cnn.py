@@ -1,4 +1,5 @@
-"""The game-scraping CNN (paper section 3, tasks V1-V6) and its EfficientNet-style baseline.
+"""The game-scraping CNN (paper section 3, tasks V1-V6) and its EfficientNet-style baseline,
+layer for layer as the released ``models/game.py`` and ``models/efficientnet_game.py`` build them.
 
 Layout of the original (``n_units`` = 1, or 2 for sot/timer3), widths before folding::
 
@@ -7,20 +8,45 @@ Layout of the original (``n_units`` = 1, or 2 for sot/timer3), widths before fol
     conv3x3(-> 8), maxpool(3, s2)
     flatten, linear(-> K)
 
-Every conv is 'same' (padding 1) and followed by ReLU; pools use padding 1, which gives the
-paper's 11 x 26 activations for a 22 x 52 input (its AI example, section 2).
+Every conv has padding 1 and is followed by ReLU; no max-pool has padding. For V1 (22 x 52)
+the maps are 22x52 -> 10x25 -> 8x23 -> 3x11, so the classifier reads 8 * 3 * 11 = 264 features.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from torch import nn
 
 from .layers import FoldableNet, flat_features, folded_width, init_weights
 
-# EfficientNet-style compound scaling with phi = -1 (paper Table 5).
-EFFNET_WIDTH = 1.1        # beta: widths x 1/1.1
-EFFNET_RESOLUTION = 1.15  # gamma: input size x 1/1.15
-EFFNET_DEPTH_RELEASED = 1.1  # the released code divides the conv count by 1.1 ...
-EFFNET_DEPTH_PAPER = 1.2     # ... although the paper's alpha is 1.2
+
+@dataclass(frozen=True)
+class CompoundScaling:
+    """EfficientNet-style compound scaling *down* by ``steps`` (the paper's phi = -``steps``),
+    as the released ``efficientnet_game.ConvN(cfgs, fold=steps + 1, ...)`` does it.
+
+    Widths are multiplied by ``(1 / width) ** steps``, the input resolution by
+    ``(1 / resolution) ** steps`` and the conv count by ``(1 / depth) ** steps``, each rounded
+    down. ``depth`` None is the released code's choice: it scales the conv count with the
+    *width* multiplier (1.1; int(5 / 1.1) = 4 convs for V1-V3, int(8 / 1.1) = 7 for V4), not
+    with the paper's alpha = 1.2, and its FLOP table was counted that way. The paper's
+    Table 5 baseline is the default: one step with beta = 1.1 and gamma = 1.15.
+    """
+    steps: int = 1
+    width: float = 1.1
+    resolution: float = 1.15
+    depth: float | None = None
+
+    def factor(self, mult: float) -> float:
+        return (1.0 / mult) ** self.steps
+
+    def input_size(self, height: int, width: int) -> tuple[int, int]:
+        """(H, W) of the scaled network's input."""
+        r = self.factor(self.resolution)
+        return int(height * r), int(width * r)
+
+    def conv_count(self, n_convs: int) -> int:
+        return int(n_convs * self.factor(self.width if self.depth is None else self.depth))
 
 
 def game_units(n_units: int) -> list[tuple[list[int], tuple[int, int]]]:
@@ -53,7 +79,7 @@ class GameCNN(FoldableNet):
                 layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU(inplace=True)]
                 channels, kept, unit_convs = out, kept + 1, unit_convs + 1
             if unit_convs:
-                layers.append(nn.MaxPool2d(kernel, stride, padding=1))
+                layers.append(nn.MaxPool2d(kernel, stride))
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(flat_features(self.features, self.in_channels, height, width),
                               num_classes * fold)
@@ -61,16 +87,13 @@ class GameCNN(FoldableNet):
 
 
 def efficientnet_game_cnn(height: int, width: int, num_classes: int, *, n_units: int = 1,
-                          depth_divisor: float = EFFNET_DEPTH_RELEASED, channel_align: int = 1,
+                          scaling: CompoundScaling = CompoundScaling(), channel_align: int = 1,
                           image_channels: int = 3, pad_input: bool = False) -> GameCNN:
-    """EfficientNet-style phi = -1 scaling of the original game CNN (not folded).
-
-    Widths x 1/1.1, resolution x 1/1.15, conv count x 1/``depth_divisor`` (1.1 as in the
-    released code and its FLOP table, 1.2 as the paper's alpha says), all rounded down.
-    """
+    """The compound-scaled game CNN (not folded: one image per input); see ``CompoundScaling``.
+    ``scaling.steps`` = 0 is the original CNN."""
     n_convs = sum(len(w) for w, _ in game_units(n_units))
-    model = GameCNN(int(height / EFFNET_RESOLUTION), int(width / EFFNET_RESOLUTION), num_classes,
-                    1, image_channels=image_channels, n_units=n_units, channel_align=channel_align,
-                    pad_input=pad_input, width_scale=1 / EFFNET_WIDTH,
-                    conv_layers=int(n_convs / depth_divisor))
-    return model
+    h, w = scaling.input_size(height, width)
+    return GameCNN(h, w, num_classes, 1, image_channels=image_channels, n_units=n_units,
+                   channel_align=channel_align, pad_input=pad_input,
+                   width_scale=scaling.factor(scaling.width),
+                   conv_layers=scaling.conv_count(n_convs))

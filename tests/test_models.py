@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from config.tasks import TaskError, get_task, task_names
-from models import build_model, folded_width, model_input_shape
+from models import CompoundScaling, build_model, folded_width, model_input_shape
 
 ALL = [(n, f) for n in task_names() for f in (1, 2, 3, 4)]
 
@@ -67,8 +67,11 @@ def test_efficientnet_baseline_layout():
     assert model_input_shape(m) == (3, 19, 45)
     v4 = build_model("sot/timer3", 1, scaling="efficientnet")
     assert sum(isinstance(l, torch.nn.Conv2d) for l in v4.modules()) == 7
-    paper_depth = build_model("lol/goldnumber-fraction", 1, scaling="efficientnet", effnet_depth_divisor=1.2)
-    assert sum(isinstance(l, torch.nn.Conv2d) for l in paper_depth.modules()) == 4
+    paper_depth = build_model("sot/timer3", 1, scaling="efficientnet",
+                              compound=CompoundScaling(depth=1.2))
+    assert sum(isinstance(l, torch.nn.Conv2d) for l in paper_depth.modules()) == 6  # int(8 / 1.2)
+    unscaled = build_model("sot/timer3", 1, scaling="efficientnet", compound=CompoundScaling(steps=0))
+    assert [p.shape for p in unscaled.parameters()] == [p.shape for p in build_model("sot/timer3").parameters()]
 
 
 def test_efficientnet_errors():
