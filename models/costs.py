@@ -7,7 +7,9 @@ For a conv layer with batch ``N``, output ``Ho x Wo``, channels ``Ci -> Co``, ke
     bytes = B * (input elements + weight elements + output elements)
 
 A linear layer is the 1x1 case. Activations, pooling and BatchNorm are taken as fused into
-the preceding layer and count nothing; biases are not counted (as in the paper).
+the preceding layer and count nothing. Bias adds are not counted in FLOPs (as in the paper's
+formula and its worked example); ``bias_flops`` keeps them (one per output element), which the
+released ``ai.py`` added (``arithmetic_intensity(..., count_bias=True)``).
 """
 from __future__ import annotations
 
@@ -24,26 +26,29 @@ class LayerCost:
     in_elems: int
     weight_elems: int
     out_elems: int
+    bias_flops: int = 0
 
     def bytes(self, bytes_per_elt: int) -> int:
         return bytes_per_elt * (self.in_elems + self.weight_elems + self.out_elems)
 
 
 def conv_cost(n: int, cin: int, hin: int, win: int, cout: int, hout: int, wout: int,
-              kh: int, kw: int, groups: int = 1, name: str = "conv") -> LayerCost:
+              kh: int, kw: int, groups: int = 1, name: str = "conv", bias: bool = False) -> LayerCost:
     """Cost of one conv layer (the paper's formula, real input/output element counts)."""
-    return LayerCost(name, 2 * n * hout * wout * cout * (cin // groups) * kh * kw,
-                     n * cin * hin * win, cout * (cin // groups) * kh * kw, n * cout * hout * wout)
+    out = n * cout * hout * wout
+    return LayerCost(name, 2 * out * (cin // groups) * kh * kw, n * cin * hin * win,
+                     cout * (cin // groups) * kh * kw, out, out if bias else 0)
 
 
-def linear_cost(n: int, fin: int, fout: int, name: str = "linear") -> LayerCost:
-    return LayerCost(name, 2 * n * fin * fout, n * fin, fin * fout, n * fout)
+def linear_cost(n: int, fin: int, fout: int, name: str = "linear", bias: bool = False) -> LayerCost:
+    return LayerCost(name, 2 * n * fin * fout, n * fin, fin * fout, n * fout, n * fout if bias else 0)
 
 
 def layer_costs(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> list[LayerCost]:
     """Costs of every Conv2d and Linear of ``model`` for a batch of ``batch`` inputs.
 
-    Shapes come from one dry run with batch 1 on the CPU (costs scale linearly in N).
+    Shapes come from one dry run with batch 1 on the model's device (costs scale linearly in
+    N); a model built under ``torch.device("meta")`` gives them without computing anything.
     """
     costs: list[LayerCost] = []
 
@@ -51,17 +56,20 @@ def layer_costs(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> l
         x = args[0]
         if isinstance(mod, nn.Conv2d):
             costs.append(conv_cost(batch, x.shape[1], x.shape[2], x.shape[3], out.shape[1],
-                                   out.shape[2], out.shape[3], *mod.kernel_size, mod.groups, name))
+                                   out.shape[2], out.shape[3], *mod.kernel_size, mod.groups, name,
+                                   mod.bias is not None))
         else:
-            costs.append(linear_cost(batch, mod.in_features, mod.out_features, name))
+            costs.append(linear_cost(batch, mod.in_features, mod.out_features, name,
+                                     mod.bias is not None))
 
     handles = [m.register_forward_hook(lambda mod, a, o, n=name: hook(mod, a, o, n))
                for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     try:
         was_training = model.training
         model.eval()
+        device = next(model.parameters()).device  # a model built on "meta" costs no memory
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
+            model(torch.zeros(1, *input_shape, device=device))
         model.train(was_training)
     finally:
         for h in handles:
@@ -69,9 +77,12 @@ def layer_costs(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> l
     return costs
 
 
-def arithmetic_intensity(costs: list[LayerCost], bytes_per_elt: int = 2) -> float:
-    """Whole-CNN AI: sum of FLOPs over sum of bytes of its conv and linear layers."""
-    return sum(c.flops for c in costs) / sum(c.bytes(bytes_per_elt) for c in costs)
+def arithmetic_intensity(costs: list[LayerCost], bytes_per_elt: int = 2,
+                         count_bias: bool = False) -> float:
+    """Whole-CNN AI: sum of FLOPs over sum of bytes of its conv and linear layers
+    (``count_bias``: bias adds count as FLOPs too, as the released ``ai.py`` did)."""
+    flops = sum(c.flops + (c.bias_flops if count_bias else 0) for c in costs)
+    return flops / sum(c.bytes(bytes_per_elt) for c in costs)
 
 
 def roofline_seconds(costs: list[LayerCost], peak_flops: float, bytes_per_sec: float,
