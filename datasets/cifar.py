@@ -1,14 +1,14 @@
 """CIFAR-10 / CIFAR-100 through torchvision's loaders, never downloading.
 
 The validation split (paper section 4) is carved from the official training set by a
-fixed seeded permutation: ``ceil(validation_images / f) * f`` images (5000 rounded up to a
-multiple of the fold factor), so every fold's validation set holds whole folded inputs and
+fixed seeded permutation: ``n + (f - n % f)`` images for ``n = validation_images`` (5000), the
+released code's rule: the next multiple of the fold factor *above* ``n``, so 5001, 5002, 5001
+and 5004 images at f = 1, 2, 3, 4. Every fold's validation set holds whole folded inputs and
 the sets of different folds are nested. The rest is the training split; the test split is
 the official test set. A downloaded ``cifar-*-python.tar.gz`` is extracted in place once.
 """
 from __future__ import annotations
 
-import math
 import shutil
 import tarfile
 import tempfile
@@ -28,9 +28,10 @@ SPLIT_SEED = 20210718  # fixed: the train/val split must not change between runs
 
 
 def validation_size(task: Task, fold: int = 1, val_images: int | None = None) -> int:
-    """Images in the validation split: the task's count rounded up to a multiple of ``fold``."""
+    """Images in the validation split: the next multiple of ``fold`` above the task's count
+    (as released: ``n + (f - n % f)``, one more group even when ``f`` divides ``n``)."""
     n = task.data.get("validation_images", 5000) if val_images is None else val_images
-    return math.ceil(n / fold) * fold
+    return n + (fold - n % fold)
 
 
 def split_indices(n_total: int, n_val: int, seed: int = SPLIT_SEED) -> tuple[torch.Tensor, torch.Tensor]:

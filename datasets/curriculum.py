@@ -2,7 +2,7 @@
 
 A folded model (f > 1) with a curriculum in its recipe starts with ``max(f, K // 10)``
 classes and gains ``max(K // 10, 1)`` more every 60 epochs (lol/timer-minutes at f = 4:
-``K // 20`` every 120), in sorted class-name order, i.e. the first ``n`` of
+starts with ``max(f, K // 20)`` and gains ``K // 20`` every 120), in sorted class-name order, i.e. the first ``n`` of
 ``task.classes``. The numbers come from ``task.recipe(fold).curriculum``; the original
 (f = 1) and tasks without a curriculum always see every class. A run of ``epochs`` other
 than the recipe's follows the same schedule on a proportionally scaled time axis, so a short

@@ -147,7 +147,7 @@ def test_cifar10_splits_and_layout(tmp_path, no_md5):
     train = load_split("cifar10", "train", tmp_path, fold=4, val_images=5, progress=False)
     val = load_split("cifar10", "val", tmp_path, fold=4, val_images=5, progress=False)
     test = load_split("cifar10", "test", tmp_path, fold=4, val_images=5, progress=False)
-    assert (len(train), len(val), len(test)) == (22, 8, 10)  # 5 rounded up to a multiple of 4
+    assert (len(train), len(val), len(test)) == (22, 8, 10)  # the next multiple of 4 above 5
     assert len(load_split("cifar10", "val", tmp_path, fold=3, val_images=5, progress=False)) == 6
     assert train.images.shape[1:] == (3, 32, 32) and train.images.dtype == torch.uint8
     ids = torch.cat([train.images[:, 0, 0, 0], val.images[:, 0, 0, 0]]).tolist()
@@ -159,6 +159,11 @@ def test_cifar10_splits_and_layout(tmp_path, no_md5):
         assert data.images[:, :, 0, 1].tolist() == [[250, 251, 252]] * len(data)
     again = load_split("cifar10", "val", tmp_path, fold=4, val_images=5, progress=False)
     assert torch.equal(again.images, val.images)  # the split is fixed
+
+
+def test_cifar_validation_size_is_the_released_rule():
+    from datasets.cifar import validation_size
+    assert [validation_size(get_task("cifar10"), f) for f in (1, 2, 3, 4)] == [5001, 5002, 5001, 5004]
 
 
 def test_cifar100_and_tar_archive(tmp_path, no_md5):
@@ -240,8 +245,8 @@ def test_curriculum_schedule_follows_the_recipe():
     assert s.active_classes(10**4) == 11
     assert s.describe(0) == "curriculum: 4/11 classes (next +1 at epoch 60)"
     assert CurriculumSchedule("lol/goldnumber-fraction", 1).active_classes(0) == 11
-    t = CurriculumSchedule("lol/timer-minutes", 4)  # K // 20 more every 120 epochs
-    assert [t.active_classes(e) for e in (0, 119, 120)] == [6, 6, 9]
+    t = CurriculumSchedule("lol/timer-minutes", 4)  # max(K // 20, f), K // 20 more every 120 epochs
+    assert [t.active_classes(e) for e in (0, 119, 120)] == [4, 4, 7]
     assert CurriculumSchedule("cifar100", 4).active_classes(0) == 100  # no curriculum in its recipe
 
 

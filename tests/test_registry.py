@@ -54,13 +54,27 @@ def test_recipes_follow_the_paper():
     # lol/timer-minutes at f=4: K//20 classes per step, every 120 epochs, 3000 epochs
     r6 = get_task("lol/timer-minutes").recipe(4)
     assert r6.epochs == 3000 and r6.curriculum.every == 120
-    assert r6.curriculum.classes_at(120, 62, 4) == 6 + 3
+    assert r6.curriculum.initial_classes(62, 4) == 4  # max(62 // 20, 4), as released
+    assert r6.curriculum.classes_at(119, 62, 4) == 4 and r6.curriculum.classes_at(120, 62, 4) == 4 + 3
     assert get_task("lol/timer-minutes").recipe(2).epochs == 1500
     n = get_task("noscope-taipei").recipe(1)
     assert n.optimizer == "rmsprop" and abs(n.lr - 0.001 / 1.5) < 1e-12 and n.epochs == 50
     cf = get_task("cifar10").recipe(4)
     assert cf.step_lr == (200, 0.5) and cf.distill_folded
     assert not get_task("cifar100").recipe(4).distill_folded
+
+
+@pytest.mark.parametrize("name", task_names())
+def test_recipe_defaults_are_the_released_code(name):
+    """The released train.py: batch 32 for every family, 1500 epochs (NoScope: 50), curriculum
+    only for folded game runs; lol/timer-minutes at f = 4 over 3000 epochs."""
+    t = get_task(name)
+    for f in (1, 2, 3, 4):
+        r = t.recipe(f)
+        assert r.batch_size == 32
+        special = name == "lol/timer-minutes" and f == 4
+        assert r.epochs == (50 if t.family == "noscope" else 3000 if special else 1500)
+        assert (r.curriculum is not None) == (t.family == "game")
 
 
 def test_curriculum_reaches_all_classes():
