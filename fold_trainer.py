@@ -139,7 +139,7 @@ class FoldTrainer:
 
     # ---------------------------------------------------------------- data
     def load_data(self) -> None:
-        root = self.task.data_dir(self.cfg.data_root) if self.cfg.data_root else None
+        root = self.task.data_dir(self.cfg.data_root)
         splits = {s: load_split(self.task, s, root, fold=self.fold, progress=self.cfg.progress)
                   for s in ("train", "val", "test")}
         self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]

@@ -135,8 +135,9 @@ def ensure_data(task: str, args: argparse.Namespace) -> None:
                       "Generate the synthetic set now? [y/N] ")
         ok = reply.strip().lower() in ("y", "yes")
     if not ok:
-        raise TrainError(f"no data for {task} under {get_task(task).data_dir(args.data_root)}: pass --synthetic "
-                         "to generate the offline synthetic set, or see data/README.md for the real data")
+        places = " or ".join(map(str, get_task(task).data_candidates(args.data_root)))
+        raise TrainError(f"no data for {task} (looked in {places}): pass --synthetic to generate the "
+                         "offline synthetic set, or see data/README.md for the real data")
     make_synthetic(task, args.data_root, args.synthetic_scale, args.noscope_frames, args.seed)
 
 

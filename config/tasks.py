@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,11 @@ from typing import Any
 CONFIG_DIR = Path(__file__).resolve().parent
 REPO_ROOT = CONFIG_DIR.parent
 DESCRIPTION_FILE = "model_description.json"
+# Where the released code found an un-tarred data archive (a task's "data": {"archive_root"},
+# the game-scraping set): the folder named by $DATA_ROOT (its README: export
+# DATA_ROOT=/path/to/game_data) and the repository's data_root/ (its Docker mount of it).
+DATA_ROOT_ENV = "DATA_ROOT"
+RELEASED_DATA_DIR = REPO_ROOT / "data_root"
 
 _TOP_KEYS = {"name", "family", "paper_id", "description", "input", "classes", "num_classes",
              "model", "data", "train", "bench_name", "flop_key"}
@@ -102,13 +108,34 @@ class Task:
         p = Path(self.data["path"])
         return p if p.is_absolute() else REPO_ROOT / p
 
-    def data_dir(self, data_root: str | Path | None = None) -> Path:
-        """Where this task's data lives: ``data_path``, or the same layout under ``data_root``,
-        which stands in for the repository's ``data/`` folder (``data/x/y`` -> ``data_root/x/y``)."""
-        if data_root is None:
-            return self.data_path
+    def data_candidates(self, data_root: str | Path | None = None) -> list[Path]:
+        """Where this task's data may live, in search order; the first is where missing data is
+        made. The one rule for data locations (data/README.md):
+
+        * ``data_root`` (``--data-root``) stands in for the repository's ``data/`` folder
+          (``data/x/y`` -> ``data_root/x/y``); for a task of an archive, ``data_root`` may also
+          be the un-tarred archive itself (``data_root/<game>/<task>``). Nothing else is tried.
+        * otherwise, for a task of an archive: ``$DATA_ROOT/<game>/<task>`` when the variable is
+          set, then ``data_path`` (``data/game_data/<game>/<task>``), then the released code's
+          ``data_root/<game>/<task>``; for other tasks ``data_path`` alone.
+        """
         rel = Path(self.data["path"])
-        return Path(data_root) / (Path(*rel.parts[1:]) if rel.parts[:1] == ("data",) else rel)
+        archive = self.data.get("archive_root")
+        inside = rel.relative_to(archive) if archive else None
+        if data_root is not None:
+            ours = Path(data_root) / (Path(*rel.parts[1:]) if rel.parts[:1] == ("data",) else rel)
+            return [ours] + ([Path(data_root) / inside] if inside else [])
+        if inside is None:
+            return [self.data_path]
+        env = os.environ.get(DATA_ROOT_ENV)
+        return ([Path(env).expanduser() / inside] if env else []) + [self.data_path,
+                                                                      RELEASED_DATA_DIR / inside]
+
+    def data_dir(self, data_root: str | Path | None = None) -> Path:
+        """Where this task's data is: the first of ``data_candidates`` that exists, else the
+        first one (where it would be made)."""
+        candidates = self.data_candidates(data_root)
+        return next((c for c in candidates if c.is_dir()), candidates[0])
 
     def recipe(self, fold: int = 1) -> TrainRecipe:
         """Training recipe for ``fold``: the task's recipe with its ``fold_overrides`` applied."""

@@ -100,7 +100,7 @@ _LOADERS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
 def load_split(task: Task | str, split: str, root: Path | str | None = None, *, fold: int = 1,
                progress: bool = True, val_images: int | None = None) -> ImageSet:
     """Load ``split`` ("train", "val" or "test") of ``task`` from ``root`` (default
-    ``task.data_path``).
+    ``task.data_dir()``: ``$DATA_ROOT``, ``data/`` or ``data_root/``, see ``config/tasks.py``).
 
     ``fold`` matters only where a split's size must be a multiple of ``f`` (the CIFAR
     validation split); ``val_images`` overrides ``task.data["validation_images"]``
@@ -113,6 +113,6 @@ def load_split(task: Task | str, split: str, root: Path | str | None = None, *, 
     if source not in _LOADERS:
         raise DatasetError(f"task {task.name}: unknown data source {source!r}; "
                            f"valid sources: {', '.join(_LOADERS)}")
-    root = Path(root) if root is not None else task.data_path
+    root = Path(root) if root is not None else task.data_dir()
     images, labels = _LOADERS[source](task, split, root, fold, progress, val_images)
     return ImageSet(images, labels, task.classes, f"{task.name} {split} ({root})")

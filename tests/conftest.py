@@ -34,3 +34,9 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(autouse=True)
+def _no_user_data_root(monkeypatch):
+    """A user's $DATA_ROOT (where the game data may live) must not steer the tests."""
+    monkeypatch.delenv("DATA_ROOT", raising=False)

@@ -48,3 +48,21 @@ def write_cifar100(root: Path, n_train: int = 25, n_test: int = 7) -> None:
              "coarse_labels": [i % 20 for i in ids], "data": _rows(ids)}, protocol=2))
     (d / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"c{i}" for i in range(100)],
                                            "coarse_label_names": [f"s{i}" for i in range(20)]}, protocol=2))
+
+
+def write_image_folder(root: Path, task_name: str, per_class: tuple[int, int, int] = (6, 2, 2)) -> None:
+    """A learnable tiny image-folder set: each class has a bright stripe at its own column."""
+    import cv2
+
+    from config.tasks import get_task
+    t = get_task(task_name)
+    rng = np.random.default_rng(0)
+    for split, n in zip(("train", "val", "test"), per_class):
+        for ci, c in enumerate(t.classes):
+            d = root / split / c
+            d.mkdir(parents=True)
+            for i in range(n):
+                img = rng.integers(0, 60, (t.height, t.width, 3), dtype=np.uint8)
+                col = (ci * 3) % t.width
+                img[:, col:col + 3] = 250
+                cv2.imwrite(str(d / f"{i}.png"), img)

@@ -6,29 +6,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import torch
 
 from config.tasks import get_task
 from conftest import REPO, assert_one_line_error, run_cli
-from fakes import write_cifar10
-
-
-def write_image_folder(root, task_name, per_class=(6, 2, 2)):
-    """A learnable tiny image-folder set: each class has a bright stripe at its own column."""
-    import cv2
-    t = get_task(task_name)
-    rng = np.random.default_rng(0)
-    for split, n in zip(("train", "val", "test"), per_class):
-        for ci, c in enumerate(t.classes):
-            d = root / split / c
-            d.mkdir(parents=True)
-            for i in range(n):
-                img = rng.integers(0, 60, (t.height, t.width, 3), dtype=np.uint8)
-                col = (ci * 3) % t.width
-                img[:, col:col + 3] = 250
-                cv2.imwrite(str(d / f"{i}.png"), img)
+from fakes import write_cifar10, write_image_folder
 
 
 @pytest.fixture(scope="module")

@@ -68,11 +68,11 @@ def game_task(name: str | Task) -> Task:
 
 
 def default_root() -> Path:
-    """The folder holding every game task's data, from the registry: a task's ``data_path``
-    is ``<root>/<task name>``."""
+    """The folder holding every game task's data, from the registry: where a missing task's
+    data is made (``$DATA_ROOT`` when set, else ``data/game_data``) is ``<root>/<task name>``."""
     roots = set()
     for name in task_names("game"):
-        p = get_task(name).data_path
+        p = get_task(name).data_candidates()[0]
         depth = len(Path(name).parts)
         if p.parts[-depth:] != Path(name).parts:
             raise TaskError(f"{name}: data path {p} does not end with the task name")
@@ -235,7 +235,7 @@ def contact_sheet(task: str | Task, out_dir: str | Path, per_class: int = 8, max
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("root", nargs="?", default=None,
-                   help="output folder (default: the registry's game data root, data/game_data)")
+                   help="output folder (default: $DATA_ROOT when set, else data/game_data)")
     p.add_argument("--tasks", nargs="+", default=None, metavar="T",
                    help="game tasks to make (default: all: " + ", ".join(task_names("game")) + ")")
     p.add_argument("--scale", type=float, default=1.0,
