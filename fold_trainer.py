@@ -97,6 +97,23 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                          "delete it to restart that run, or restore it from a backup") from None
 
 
+def model_weights(ckpt: dict[str, Any]) -> tuple[dict[str, torch.Tensor], int]:
+    """The model weights in a checkpoint and the channel alignment they were built with.
+
+    Reads this project's checkpoints (``{"model": ..., "channel_align": ...}``), the released
+    trainer's (``{"epoch", "best_val_acc", "model", "opt"}``) and a bare state dict, the format
+    of the released CIFAR-10 teacher ``model.t7`` (its ResNet-18 names are ours).
+    """
+    if not isinstance(ckpt, dict):
+        raise TrainError(f"a checkpoint must hold a dict, not {type(ckpt).__name__}")
+    if isinstance(ckpt.get("model"), dict):
+        return ckpt["model"], int(ckpt.get("channel_align", 1))
+    if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        return ckpt, 1
+    raise TrainError(f"unknown checkpoint layout (keys {sorted(ckpt)[:6]}): expected a 'model' entry "
+                     "or a bare state dict")
+
+
 def effective_recipe(task: Task, cfg: RunConfig) -> TrainRecipe:
     """The task's recipe for ``cfg.fold`` with the command-line overrides applied."""
     r = task.recipe(cfg.fold)
@@ -157,9 +174,13 @@ class FoldTrainer:
         if path is None or not path.exists():
             raise TrainError(f"{self.task.name} f={self.fold} is trained by distillation and needs the f=1 "
                              f"model as teacher: train fold 1 first or pass --teacher PATH ({path} missing)")
-        ckpt = load_checkpoint(path)
-        teacher = build_model(self.task, 1, channel_align=ckpt.get("channel_align", 1))
-        teacher.load_state_dict(ckpt["model"])
+        weights, channel_align = model_weights(load_checkpoint(path))
+        teacher = build_model(self.task, 1, channel_align=channel_align)
+        try:
+            teacher.load_state_dict(weights)
+        except RuntimeError as exc:
+            raise TrainError(f"teacher {path} does not fit {self.task.name}'s f=1 model "
+                             f"({str(exc).splitlines()[0]}); pass the f=1 checkpoint of this task") from None
         return teacher_logits(teacher, self.train_set, self.task, self.device).float()
 
     # ---------------------------------------------------------------- model

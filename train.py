@@ -16,8 +16,9 @@ once finished, ``done.json``. ``SAVEDIR/results.csv`` has one row per finished r
 rewritten (atomically) after each run, so it never holds duplicates.
 
 Folded runs of a task whose recipe distils (CIFAR-10) need the f=1 model as teacher:
-``model_files/cifar10/resnet18/best.pth`` when present, else this savedir's fold-1 run,
-which is then trained first.
+the released teacher ``model_files/cifar10/resnet18/model.t7`` when present, else
+``model_files/cifar10/resnet18/best.pth``, else this savedir's fold-1 run, which is then
+trained first.
 
 ``--jobs N`` runs up to N runs at once, each as ``fold_trainer.py`` in its own process with
 its output in ``<run folder>/train.log``; data is prepared first, and a run that distils from
@@ -49,6 +50,7 @@ from util.run_pool import Job, Outcome, run_pool
 RESULT_FIELDS = ["task", "fold", "best_val_top1", "test_top1", "test_top5", "best_epoch", "epochs",
                  "wall_seconds", "device", "order_agreement"]
 TEACHER_FILES = REPO_ROOT / "model_files"
+TEACHER_NAMES = ("model.t7", "best.pth")  # the released code's teacher file, then ours
 # --quick: a small smoke run of the whole training path on a CPU.
 QUICK = {"tasks": ["lol/goldnumber-fraction", "noscope-coral"], "folds": [1, 2], "epochs": 4,
          "game_scale": 0.02, "noscope_frames": 2400}
@@ -59,8 +61,13 @@ def run_dir(savedir: Path, task: str, fold: int) -> Path:
 
 
 def teacher_path(savedir: Path, task: str) -> Path:
-    shipped = TEACHER_FILES / task / get_task(task).arch / "best.pth"
-    return shipped if shipped.exists() else run_dir(savedir, task, 1) / "best.pth"
+    """The f=1 model a distilled run learns from: a shipped one (the released code's
+    ``model.t7``, then ours), else this savedir's fold-1 run."""
+    shipped = TEACHER_FILES / task / get_task(task).arch
+    for name in TEACHER_NAMES:
+        if (shipped / name).exists():
+            return shipped / name
+    return run_dir(savedir, task, 1) / "best.pth"
 
 
 def distils(task: str, fold: int) -> bool:

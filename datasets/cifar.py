@@ -1,18 +1,25 @@
-"""CIFAR-10 / CIFAR-100 through torchvision's loaders, never downloading.
+"""CIFAR-10 / CIFAR-100 through torchvision's loaders.
+
+Where the data comes from, in order: the extracted folder under ``root``; the archive
+(``cifar-*-python.tar.gz``) there, extracted in place once; else, when the archive's server
+answers, torchvision's download into ``root`` (as the released code did, MD5 checked); else a
+one-line error saying where to put the archive.
 
 The validation split (paper section 4) is carved from the official training set by a
 fixed seeded permutation: ``n + (f - n % f)`` images for ``n = validation_images`` (5000), the
 released code's rule: the next multiple of the fold factor *above* ``n``, so 5001, 5002, 5001
 and 5004 images at f = 1, 2, 3, 4. Every fold's validation set holds whole folded inputs and
 the sets of different folds are nested. The rest is the training split; the test split is
-the official test set. A downloaded ``cifar-*-python.tar.gz`` is extracted in place once.
+the official test set.
 """
 from __future__ import annotations
 
 import shutil
+import socket
 import tarfile
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torchvision import datasets as tv_datasets
@@ -40,13 +47,40 @@ def split_indices(n_total: int, n_val: int, seed: int = SPLIT_SEED) -> tuple[tor
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
+def network_reachable(url: str, timeout: float = 5.0) -> bool:
+    """Whether ``url``'s server accepts a connection within ``timeout`` seconds; probed before a
+    download so that an offline machine fails at once instead of waiting on a dead socket."""
+    parts = urlparse(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def download_archive(cls: type, root: Path) -> None:
+    """torchvision's download (archive, MD5 check, extraction into ``root``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    cls(root=str(root), train=True, download=True)
+
+
 def _extract_if_needed(cls: type, root: Path, task: Task) -> None:
     folder, archive = root / cls.base_folder, root / cls.filename
     if folder.is_dir():
         return
     hint = how_to_get(task, root, archive=cls.filename, folder=cls.base_folder)
     if not archive.is_file():
-        raise DatasetError(f"{task.paper_id} not found under {root}: {hint}")
+        if not network_reachable(cls.url):
+            raise DatasetError(f"{task.paper_id} not found under {root} and {urlparse(cls.url).hostname} "
+                               f"is not reachable for a download: {hint}")
+        print(f"{task.paper_id} not found under {root}: downloading {cls.url}", flush=True)
+        try:
+            download_archive(cls, root)
+        except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
+            raise DatasetError(f"{task.paper_id}: the download of {cls.url} failed ({exc}): {hint}") from None
+        if folder.is_dir():
+            return
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
     try:
         with tarfile.open(archive) as tar:

@@ -67,7 +67,7 @@ _HOW_TO_GET = {
                 "&& python3 util/noscope_split.py {short} {root} --infile data/{short}.csv "
                 "--indir data/{short}-frames` (or use a real NoScope video and label CSV)"),
     "cifar": ("put {archive} (or its extracted {folder}/) in {root} "
-              "(from https://www.cs.toronto.edu/~kriz/cifar.html; there is no automatic download)"),
+              "(from https://www.cs.toronto.edu/~kriz/cifar.html), or run once where that site is reachable"),
 }
 
 

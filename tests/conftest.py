@@ -37,6 +37,12 @@ def repo() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """Tests never touch the network: every server looks unreachable unless a test fakes one."""
+    monkeypatch.setattr("datasets.cifar.network_reachable", lambda url, timeout=5.0: False)
+
+
+@pytest.fixture(autouse=True)
 def _no_user_data_root(monkeypatch):
     """A user's $DATA_ROOT (where the game data may live) must not steer the tests."""
     monkeypatch.delenv("DATA_ROOT", raising=False)

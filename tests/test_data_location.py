@@ -57,6 +57,7 @@ def test_order_and_where_missing_data_is_made(tmp_path, monkeypatch):
     assert get_task("noscope-coral").data_candidates() == [get_task("noscope-coral").data_path]
 
 
+@pytest.mark.slow
 def test_train_reads_data_root_from_the_environment(archive, tmp_path):
     p = run_cli("fold_trainer.py", V1, "1", str(tmp_path / "run"), "--device", "cpu", "--epochs", "1",
                 "--batch-size", "8", "--no-progress", env={"DATA_ROOT": str(archive)})

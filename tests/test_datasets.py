@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import datasets.image_folder as image_folder
+from datasets.cifar import network_reachable as real_network_reachable  # before conftest fakes it
 from config.tasks import get_task
 from datasets import (CurriculumSchedule, DatasetError, ImageSet, augment, distill_batches, load_split,
                       teacher_logits, to_float)
@@ -181,11 +182,53 @@ def test_cifar100_and_tar_archive(tmp_path, no_md5):
     assert torch.equal(train.labels, train.images[:, 0, 0, 0].long() % 100)
 
 
+def test_cifar_downloads_through_torchvision_when_online(tmp_path, monkeypatch, no_md5):
+    import datasets.cifar as cifar
+    calls = []
+
+    def fake_download(cls, root):  # what torchvision leaves behind: the extracted folder
+        calls.append((cls, root))
+        write_cifar10(root)
+
+    monkeypatch.setattr(cifar, "network_reachable", lambda url, timeout=5.0: url == cifar.ARCHIVES["cifar10"].url)
+    monkeypatch.setattr(cifar, "download_archive", fake_download)
+    test = load_split("cifar10", "test", tmp_path / "c10", progress=False)
+    assert len(test) == 10 and calls == [(cifar.ARCHIVES["cifar10"], tmp_path / "c10")]
+    load_split("cifar10", "test", tmp_path / "c10", progress=False)
+    assert len(calls) == 1  # downloaded once
+
+
+def test_cifar_failed_download_is_one_line(tmp_path, monkeypatch):
+    import urllib.error
+
+    import datasets.cifar as cifar
+
+    def broken(cls, root):
+        raise urllib.error.URLError("connection reset")
+
+    monkeypatch.setattr(cifar, "network_reachable", lambda url, timeout=5.0: True)
+    monkeypatch.setattr(cifar, "download_archive", broken)
+    with pytest.raises(DatasetError, match="download of .*cifar-100-python.tar.gz failed") as exc:
+        load_split("cifar100", "train", tmp_path)
+    assert "\n" not in str(exc.value)
+
+
+def test_network_probe_is_a_connection_attempt():
+    import socket
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert real_network_reachable(f"http://127.0.0.1:{port}/x.tar.gz", timeout=2)
+    assert not real_network_reachable(f"http://127.0.0.1:{port}/x.tar.gz", timeout=2)  # closed now
+
+
 def test_cifar_missing_and_corrupt(tmp_path):
     with pytest.raises(DatasetError) as exc:
         load_split("cifar10", "train", tmp_path)
     msg = str(exc.value)
     assert "CIFAR-10 not found under" in msg and "cifar-10-python.tar.gz" in msg and "\n" not in msg
+    assert "not reachable" in msg  # offline (conftest): no download was tried
     write_cifar10(tmp_path)  # wrong MD5 sums: torchvision refuses, we say so in one line
     with pytest.raises(DatasetError, match="incomplete or corrupted"):
         load_split("cifar10", "train", tmp_path)

@@ -81,6 +81,71 @@ def test_cifar10_folded_run_distils_from_fold1(tmp_path, data_root, monkeypatch)
     assert len(read_csv(tmp_path / "cifar10/fold2/stats.csv")) == 2
 
 
+def released_resnet18_state_dict(num_classes: int = 10) -> dict[str, torch.Tensor]:
+    """A state dict in the released models/resnet.py naming (ResNet18(num_classes=10), unfolded),
+    written from that code's module tree, not from ours: conv1, bn1, layer1-4 of two BasicBlocks
+    (conv1, bn1, conv2, bn2, and downsample.0/.1 where the shape changes), fc."""
+    g = torch.Generator().manual_seed(0)
+    sd: dict[str, torch.Tensor] = {}
+
+    def bn(name, c):
+        sd.update({f"{name}.weight": 1 + 0.1 * torch.randn(c, generator=g),
+                   f"{name}.bias": 0.1 * torch.randn(c, generator=g),
+                   f"{name}.running_mean": 0.1 * torch.randn(c, generator=g),
+                   f"{name}.running_var": 1 + torch.rand(c, generator=g),
+                   f"{name}.num_batches_tracked": torch.tensor(7)})
+
+    def conv(name, cin, cout, k):
+        sd[f"{name}.weight"] = torch.randn(cout, cin, k, k, generator=g) * (2 / (k * k * cout)) ** 0.5
+
+    conv("conv1", 3, 64, 3)
+    bn("bn1", 64)
+    cin = 64
+    for stage, planes in enumerate((64, 128, 256, 512), start=1):
+        for block in range(2):
+            p = f"layer{stage}.{block}"
+            conv(f"{p}.conv1", cin, planes, 3)
+            bn(f"{p}.bn1", planes)
+            conv(f"{p}.conv2", planes, planes, 3)
+            bn(f"{p}.bn2", planes)
+            if block == 0 and cin != planes:
+                conv(f"{p}.downsample.0", cin, planes, 1)
+                bn(f"{p}.downsample.1", planes)
+            cin = planes
+    sd["fc.weight"] = 0.01 * torch.randn(num_classes, 512, generator=g)
+    sd["fc.bias"] = torch.zeros(num_classes)
+    return sd
+
+
+@pytest.mark.slow
+def test_released_cifar10_teacher_loads_and_distils(tmp_path, data_root, monkeypatch):
+    """model_files/cifar10/resnet18/model.t7 as released (a bare state dict, loaded there with
+    model.load_state_dict(torch.load(path))) is the teacher: no fold-1 run is trained."""
+    import torchvision.datasets.cifar as tv_cifar
+    from collections import OrderedDict
+
+    import train as train_script
+    from fold_trainer import load_checkpoint, model_weights
+    from models import build_model
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
+    monkeypatch.setitem(get_task("cifar10").data, "validation_images", 10)
+    files = tmp_path / "model_files"
+    t7 = files / "cifar10" / "resnet18" / "model.t7"
+    t7.parent.mkdir(parents=True)
+    torch.save(OrderedDict(released_resnet18_state_dict()), t7)
+    weights, align = model_weights(load_checkpoint(t7))  # torch.load(..., weights_only=True)
+    teacher = build_model("cifar10", 1)
+    assert teacher.load_state_dict(weights, strict=True) is not None and align == 1
+    monkeypatch.setattr(train_script, "TEACHER_FILES", files)
+    args = train_script.get_args_parser().parse_args(
+        [str(tmp_path / "runs"), "--data-root", str(data_root), "--device", "cpu", "--tasks", "cifar10",
+         "--folds", "2", "--epochs", "1", "--batch-size", "8"])
+    assert train_script.main(args) == 0
+    assert not (tmp_path / "runs" / "cifar10" / "fold1").exists()  # the shipped teacher was used
+    cfg = json.loads((tmp_path / "runs/cifar10/fold2/config.json").read_text())
+    assert cfg["run"]["teacher"] == str(t7)
+
+
 def test_kill_and_resume_gives_same_epochs_without_duplicates(tmp_path, data_root):
     args = [sys.executable, "train.py", str(tmp_path), "--data-root", str(data_root), "--device", "cpu",
             "--tasks", "lol/goldnumber-fraction", "--folds", "1", "--epochs", "40"]
