@@ -1,22 +1,34 @@
 #!/usr/bin/env python3
 """Inference throughput (images/sec) of an original, folded or EfficientNet-style CNN.
 
+The released code's command line works here with the same meaning::
+
+    python3 infer.py MODEL FOLD [--do_fold] [--fold F] [--batch_size B] [--num_iteration N]
+        [--num_warmup W] [--depth_mult D] [--width_mult W] [--res_mult R] [--trt 0|1] [--fp16 0|1]
+
 MODEL is a benchmark name: ``game_<task>`` (e.g. game_lol/goldnumber-fraction),
 ``noscope_<name>`` (noscope_coral) or ``efficientnet-game_<task>``. FOLD 1 is the original
-CNN; FOLD > 1 the FoldedCNN with that fold (``--do_fold`` is accepted as in the original
-and implied by FOLD > 1; ``--do_fold`` with FOLD 1 is an error). For ``efficientnet-*``
-models FOLD 2 means the compound-scaled CNN (one image per input), as in the original.
-A folded input holds f images and counts as f images.
+CNN. FOLD > 1 with ``--do_fold`` is the FoldedCNN (each input holds f images); without it, as
+released, the original's interface with the folded widths (one image per input, K logits).
+For ``efficientnet-*`` models FOLD 2 with ``--do_fold`` is the compound-scaled CNN (phi = -1,
+one image per input; ``--width_mult``/``--res_mult`` default to the paper's 1.1 / 1.15,
+which the released run_inference.sh passed); without ``--do_fold`` the original CNN.
+``--fold F`` sets FOLD too (the later one on the command line wins, as released).
+``--batch_size`` counts model inputs, as released: a folded batch of B inputs holds B x f
+images (``--batch-images N`` instead gives the images, N // f inputs). ``--trt 1`` is TensorRT
+(an error when torch_tensorrt is missing), ``--trt 0`` plain PyTorch unless ``--backend`` says
+otherwise; ``--fp16 1|0`` is fp16 or fp32 on every backend (released: only TensorRT honoured
+it; its PyTorch path always ran fp32). ``--depth_mult`` is accepted and, as released, unused.
 
 Examples::
 
     python3 infer.py game_lol/goldnumber-fraction 1                    # original, auto backend
-    python3 infer.py game_lol/goldnumber-fraction 4 --do_fold --channels_last
-    python3 infer.py noscope_coral 2 --channel-align 8 --pad-input --backend cudagraph
-    python3 infer.py efficientnet-game_sot/timer3 2 --backend compile --json
-    python3 infer.py noscope_coral 4 --end-to-end            # also time uint8 frames -> argmax
-    python3 infer.py noscope_coral 4 --device cpu --backend eager --precision fp32 \\
-        --batch_size 16 --num_warmup 1 --num_iteration 3 --trials 1   # CPU smoke test
+    python3 infer.py game_lol/goldnumber-fraction 4 --do_fold --batch_size 256 --channels_last
+    python3 infer.py noscope_coral 2 --do_fold --channel-align 8 --pad-input --backend cudagraph
+    python3 infer.py efficientnet-game_sot/timer3 2 --do_fold --backend compile --json
+    python3 infer.py noscope_coral 4 --do_fold --batch-images 1024 --end-to-end
+    python3 infer.py noscope_coral 4 --do_fold --device cpu --trt 0 --fp16 0 \\
+        --batch_size 4 --num_warmup 1 --num_iteration 3 --trials 1       # CPU smoke test
 
 Backends (``--backend``):
   eager      plain PyTorch (cuDNN, cudnn.benchmark on)
@@ -35,7 +47,7 @@ Backends (``--backend``):
              The chosen backend and every probe result are printed.
 
 Timing: device-resident random normal input; --num_warmup iterations; --trials loops of
---num_iteration iterations, each timed with CUDA events; the median trial is reported,
+--num_iteration iterations (released: one loop), each timed with CUDA events; the median is reported,
 under torch.inference_mode(). FLOPs/sec use config/model_map.json (paper widths); with
 --channel-align > 1 they come from a thop count of the model actually built. Utilization
 divides by the GPU's peak measured once with an 8192^3 matmul in the same dtype (cached in
@@ -50,26 +62,42 @@ import json
 import sys
 
 from config.tasks import TaskError
-from models import FoldError
-from util.bench_backends import BACKENDS, BenchError
-from util.benchmark import DEVICES, PRECISIONS, BenchConfig, describe, run_benchmark
+from models import CompoundScaling, FoldError
+from util.bench_backends import BACKENDS, BenchError, tensorrt_available
+from util.benchmark import DEVICES, PRECISIONS, BenchConfig, describe, resolve_target, run_benchmark
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="benchmark model, e.g. game_lol/goldnumber-fraction, noscope_coral, "
                                  "efficientnet-game_sot/timer3")
-    p.add_argument("fold", type=int, help="1 = original; 2.. = folded (EfficientNet models: 2 = scaled)")
+    p.add_argument("fold", type=int, help="1 = original; 2.. = folded with --do_fold (EfficientNet: 2 = scaled)")
+    p.add_argument("--fold", dest="fold", type=int, default=argparse.SUPPRESS,
+                   help="FOLD again, as in the released script (the later one wins)")
     p.add_argument("--do_fold", action="store_true",
-                   help="fold the model (accepted for compatibility; FOLD > 1 already implies it)")
-    p.add_argument("--batch_size", type=int, default=1024,
-                   help="images per batch; a folded model gets batch_size // f inputs (default 1024)")
+                   help="fold the model (FOLD > 1); without it FOLD only widens the layers, as released")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--batch_size", type=int, default=None,
+                      help="model inputs per batch, as released (default 1024): B x f images when folded")
+    size.add_argument("--batch-images", "--batch_images", dest="batch_images", type=int, default=None,
+                      help="images per batch instead; a folded model gets N // f inputs")
     p.add_argument("--num_warmup", type=int, default=100, help="warm-up iterations (default 100)")
     p.add_argument("--num_iteration", type=int, default=10000,
                    help="timed iterations per trial (default 10000)")
     p.add_argument("--trials", type=int, default=5, help="timed trials; the median is reported (default 5)")
-    p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default auto)")
-    p.add_argument("--precision", choices=list(PRECISIONS), default="fp16",
+    p.add_argument("--depth_mult", type=float, default=None,
+                   help="EfficientNet: accepted and unused, as released (the conv count follows --width_mult)")
+    p.add_argument("--width_mult", type=float, default=None,
+                   help="EfficientNet: width multiplier beta (default 1.1): widths x (1/beta)^(FOLD-1)")
+    p.add_argument("--res_mult", type=float, default=None,
+                   help="EfficientNet: resolution multiplier gamma (default 1.15)")
+    p.add_argument("--trt", type=int, choices=[0, 1], default=None,
+                   help="1 = TensorRT (needs torch_tensorrt), 0 = not TensorRT (plain PyTorch unless "
+                        "--backend says otherwise); default: --backend")
+    p.add_argument("--fp16", type=int, choices=[0, 1], default=None,
+                   help="1 = fp16, 0 = fp32 (same as --precision fp16 / fp32)")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (default auto)")
+    p.add_argument("--precision", choices=list(PRECISIONS), default=None,
                    help="weights and inputs dtype (default fp16)")
     p.add_argument("--channels_last", "--channels-last", action="store_true",
                    help="NHWC memory format for weights and inputs")
@@ -77,8 +105,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="round every internal width up to a multiple of this (default 1 = paper widths)")
     p.add_argument("--pad-input", "--pad_input", dest="pad_input", action="store_true",
                    help="zero-pad the f*C input channels up to a multiple of --channel-align")
-    p.add_argument("--device", choices=DEVICES, default="cuda",
-                   help="cuda (default) or cpu (for smoke tests; eager/compile only)")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="auto (default: cuda when present, else cpu, which is said in the result), cuda, cpu")
     p.add_argument("--end-to-end", "--end_to_end", dest="end_to_end", action="store_true",
                    help="also time uint8 host frames -> GPU -> normalise -> fold -> forward -> unfold -> argmax")
     p.add_argument("--json", action="store_true", help="print one JSON result row instead of text")
@@ -86,13 +114,50 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
+def resolve_backend(args: argparse.Namespace) -> str:
+    """--backend and the released --trt flag, which must agree."""
+    if args.trt is None:
+        return args.backend or "auto"
+    if args.trt == 1:
+        if args.backend not in (None, "auto", "tensorrt"):
+            raise BenchError(f"--trt 1 (TensorRT) contradicts --backend {args.backend}; drop one of them")
+        if not tensorrt_available():
+            raise BenchError("--trt 1 asks for TensorRT, but torch_tensorrt is not installed here; "
+                             "install torch-tensorrt, or use --trt 0 or --backend compile/triton")
+        return "tensorrt"
+    if args.backend == "tensorrt":
+        raise BenchError("--trt 0 contradicts --backend tensorrt; drop one of them")
+    return args.backend or "eager"
+
+
+def resolve_precision(args: argparse.Namespace) -> str:
+    """--precision and the released --fp16 flag, which must agree."""
+    if args.fp16 is None:
+        return args.precision or "fp16"
+    wanted = "fp16" if args.fp16 else "fp32"
+    if args.precision not in (None, wanted):
+        raise BenchError(f"--fp16 {args.fp16} contradicts --precision {args.precision}; drop one of them")
+    return wanted
+
+
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    default = CompoundScaling()
+    compound = CompoundScaling(width=args.width_mult or default.width,
+                               resolution=args.res_mult or default.resolution)
+    target = resolve_target(args.model, args.fold, args.do_fold, compound)
+    if args.batch_images is not None:
+        images = args.batch_images
+    else:
+        inputs = 1024 if args.batch_size is None else args.batch_size
+        if inputs < 1:
+            raise BenchError(f"--batch_size must be >= 1, got {inputs}")
+        images = inputs * target.images_per_input
     return BenchConfig(
-        model=args.model, fold=args.fold, do_fold=args.do_fold, batch_size=args.batch_size,
+        model=args.model, fold=args.fold, do_fold=args.do_fold, batch_size=images,
         num_warmup=args.num_warmup, num_iteration=args.num_iteration, trials=args.trials,
-        backend=args.backend, precision=args.precision, channels_last=args.channels_last,
-        channel_align=args.channel_align, pad_input=args.pad_input, device=args.device,
-        end_to_end=args.end_to_end, seed=args.seed)
+        backend=resolve_backend(args), precision=resolve_precision(args),
+        channels_last=args.channels_last, channel_align=args.channel_align, pad_input=args.pad_input,
+        device=args.device, end_to_end=args.end_to_end, seed=args.seed, compound=compound)
 
 
 def main(args: argparse.Namespace) -> dict:

@@ -4,7 +4,8 @@
 #   QUICK=1 ./run_inference.sh quick.csv                 # every model and fold in a few minutes
 #   ALIGN=8 PAD_INPUT=1 ./run_inference.sh aligned.csv   # widths and input channels rounded to 8
 # Settings are environment variables (MODELS FOLDS TRIALS ITERS WARMUP BATCH BACKEND PRECISION
-# ALIGN PAD_INPUT CHANNELS_LAST DEVICE E2E TIMEOUT QUICK) or the flags of util/run_inference.py.
+# ALIGN PAD_INPUT CHANNELS_LAST DEVICE E2E TIMEOUT QUICK ORIGINAL_NAMES) or the flags of
+# util/run_inference.py. ORIGINAL_NAMES=1 names NoScope rows as the released script did (coral).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}

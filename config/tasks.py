@@ -169,6 +169,12 @@ class BenchEntry:
     flop_key: str      # key in config/model_map.json
     csv_name: str      # "Model" column of run_inference.sh
 
+    @property
+    def released_csv_name(self) -> str:
+        """The released run_inference.sh's "Model" column: the name without its ``game_`` /
+        ``noscope_`` / ``efficientnet-game_`` prefix (``coral``, ``sot/timer3``)."""
+        return self.name.split("_", 1)[1]
+
 
 def _check_keys(where: str, got: dict, allowed: set[str]) -> None:
     unknown = set(got) - allowed

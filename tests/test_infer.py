@@ -55,7 +55,7 @@ def test_aligned_model_counts_its_own_flops():
 
 def test_cli_text_and_json():
     args = ["infer.py", "game_sot/timer3", "4", "--do_fold", "--device", "cpu", "--precision", "fp32",
-            "--batch_size", "16", "--num_warmup", "1", "--num_iteration", "2", "--trials", "2"]
+            "--batch-images", "16", "--num_warmup", "1", "--num_iteration", "2", "--trials", "2"]
     text = run_cli(*args, "--channels_last", "--end-to-end")
     assert text.returncode == 0, text.stderr
     assert "images/sec:" in text.stdout and "end-to-end images/sec" in text.stdout
@@ -119,10 +119,16 @@ def test_compile_on_cuda_replays_compiled_kernels_in_our_cuda_graph(monkeypatch)
 
 
 def test_resolve_rules():
-    with pytest.raises(TaskError, match="--do_fold needs FOLD >= 2"):
-        run_benchmark(BenchConfig(model="noscope_coral", fold=1, do_fold=True, **TINY))
-    with pytest.raises(TaskError, match="FOLD 2"):
-        run_benchmark(BenchConfig(model="efficientnet-game_sot/timer3", fold=4, **TINY))
+    """MODEL / FOLD / do_fold as the released inference.py read them."""
+    from util.benchmark import resolve_target
+    assert [resolve_target("noscope_coral", f, d).mode for f, d in ((1, True), (1, False), (2, True), (2, False))] \
+        == ["Original", "Original", "Folded", "Widened"]
+    widened = resolve_target("game_sot/timer3", 4, do_fold=False)
+    assert (widened.scaling, widened.build_fold, widened.images_per_input) == ("widen", 4, 1)
+    eff = "efficientnet-game_sot/timer3"
+    assert [resolve_target(eff, f, d).mode for f, d in ((1, True), (2, False), (2, True))] \
+        == ["Original", "Original", "EfficientNet"]
+    assert resolve_target(eff, 3, True).compound.steps == 2  # phi = -(FOLD - 1), as released
     with pytest.raises(BenchError, match="smaller than the fold"):
         run_benchmark(BenchConfig(model="noscope_coral", fold=4, **{**TINY, "batch_size": 2}))
 
@@ -155,6 +161,62 @@ def test_device_cuda_without_gpu_one_line():
     else:
         assert_one_line_error(run_cli("infer.py", "noscope_coral", "1", "--device", "cuda"),
                               "no CUDA GPU", "--device cpu")
+
+
+def _infer(*argv: str) -> dict:
+    """infer.py in-process with a small CPU budget, as a user types it; the JSON result row."""
+    import infer
+    args = infer.get_args_parser().parse_args(
+        [*argv, "--num_iteration", "2", "--num_warmup", "1", "--trials", "1", "--json"])
+    return infer.main(args)
+
+
+def test_released_command_lines_keep_their_meaning(capsys):
+    """The released inference.py's flags: --batch_size counts inputs, --fold overrides FOLD,
+    no --do_fold means widened only, --fp16 / --trt 0 choose dtype and plain PyTorch."""
+    r = _infer("game_lol/goldnumber-fraction", "4", "--do_fold", "--batch_size", "2", "--trt", "0",
+               "--fp16", "0")
+    assert (r["mode"], r["images_per_batch"], r["inputs_per_batch"]) == ("Folded", 8, 2)
+    assert (r["backend"], r["precision"], r["device"]) == ("eager", "fp32", "cpu")  # --device auto
+    r = _infer("game_lol/goldnumber-fraction", "1", "--do_fold", "--fold", "3", "--batch_size", "2",
+               "--fp16", "0")
+    assert (r["mode"], r["fold"], r["images_per_batch"]) == ("Folded", 3, 6)
+    r = _infer("noscope_coral", "4", "--batch_size", "3", "--fp16", "0")
+    assert (r["mode"], r["images_per_batch"], r["flops_source"]) == ("Widened", 3, "thop")
+    assert r["flops_per_image"] > 2 * load_model_map()["noscope_coral"]["og_ops"]  # widths x 2
+    table = load_model_map()["efficientnet-game_sot/timer3"]
+    r = _infer("efficientnet-game_sot/timer3", "2", "--do_fold", "--batch_size", "4", "--depth_mult", "1.2",
+               "--width_mult", "1.1", "--res_mult", "1.15", "--fp16", "0")
+    assert (r["mode"], r["images_per_batch"], r["flops_per_image"]) == ("EfficientNet", 4, table["fold2_ops"])
+    r = _infer("efficientnet-game_sot/timer3", "2", "--do_fold", "--batch_size", "4", "--width_mult", "1",
+               "--res_mult", "1", "--fp16", "0")  # multipliers of 1 scale nothing, as released
+    assert r["flops_per_image"] == table["og_ops"]
+    r = _infer("noscope_coral", "1", "--batch_size", "2", "--fp16", "1", "--trt", "0")
+    assert r["precision"] == "fp16"
+
+
+def test_trt_without_tensorrt_is_one_line(monkeypatch):
+    import infer
+    monkeypatch.setattr(infer, "tensorrt_available", lambda: False)
+    args = infer.get_args_parser().parse_args(["game_sot/timer3", "1", "--trt", "1"])
+    with pytest.raises(BenchError, match="--trt 1 asks for TensorRT, but torch_tensorrt is not installed") as e:
+        infer.main(args)
+    assert "\n" not in str(e.value)
+    monkeypatch.setattr(infer, "tensorrt_available", lambda: True)
+    assert infer.resolve_backend(args) == "tensorrt"
+    assert_one_line_error(run_cli("infer.py", "game_sot/timer3", "1", "--fp16", "1", "--precision", "fp32"),
+                          "--fp16 1 contradicts --precision fp32")
+
+
+def test_flops_from_tput_command_as_released():
+    """Same output as the released util/flops_from_tput.py (values of its model_map.json)."""
+    for argv, want in ((["1000", "game_lol/goldnumber-fraction", "og"], "16784480000.00"),
+                       (["1000", "lol/goldnumber-fraction", "fold4"], "18710848000.00"),
+                       (["1000", "efficientnet-game_lol/goldnumber-fraction", "fold2"], "10504264000.00"),
+                       (["1000", "noscope_coral", "fold3"], "17157134000.00")):
+        p = run_cli("util/flops_from_tput.py", *argv)
+        assert p.returncode == 0 and p.stdout.strip() == want, (argv, p.stdout, p.stderr)
+    assert_one_line_error(run_cli("util/flops_from_tput.py", "1", "noscope_nope", "og"), "unknown model")
 
 
 def _bulk(csv_path, **env):
@@ -203,6 +265,15 @@ def test_run_inference_records_failures_and_continues(tmp_path):
         ("noscope_coral", "1", False), ("noscope_coral", "3", True), ("noscope_night", "1", False)]
     assert "smaller than the fold" in rows[1]["Error"]
     assert "1 configuration(s) failed" in proc.stderr
+
+
+def test_run_inference_original_names(tmp_path):
+    out = tmp_path / "orig.csv"
+    proc = _bulk(out, MODELS="noscope_coral", FOLDS="1 2", TRIALS="1", ORIGINAL_NAMES="1")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert [(r["Model"], r["Mode"], r["TputNorm"] != "") for r in rows] == [
+        ("coral", "Original", True), ("coral", "Folded", True)]
 
 
 def test_run_inference_bad_model_one_line(tmp_path):

@@ -42,7 +42,7 @@ except ImportError:  # progress bars are optional on a bare GPU box
         return iterable
 
 from config.tasks import BenchEntry, TaskError, check_fold, get_bench_entry
-from models import build_model, fold_images, model_input_shape, unfold_logits
+from models import CompoundScaling, build_model, fold_images, model_input_shape, unfold_logits
 from models.costs import layer_costs, roofline_seconds
 from util.bench_backends import BenchError, Prepared, auto_candidates, check_backend, prepare
 from util.flops import flops_from_tput, load_model_map, thop_flops
@@ -50,7 +50,7 @@ from util.io import device_name, git_hash, library_versions
 from util.peak import peak_bandwidth, peak_flops, time_loop
 
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-DEVICES = ("cuda", "cpu")
+DEVICES = ("cuda", "cpu", "auto")
 # auto's probe per candidate: the full warm-up, then the best of AUTO_PROBE_REPEATS loops of
 # AUTO_PROBE_ITERS (capped by num_iteration). A 20-call warm-up and one 200-call loop right after
 # a compile under-rated compile by 1.4-2x on an H100 (apex original: probe 4.19 M img/s, then
@@ -64,8 +64,8 @@ class BenchConfig:
     """Everything that defines one measurement (saved with its result)."""
     model: str
     fold: int = 1
-    do_fold: bool = False
-    batch_size: int = 1024
+    do_fold: bool = True  # False: the released inference.py's FOLD without --do_fold (resolve_target)
+    batch_size: int = 1024  # images; a model input holds ``Target.images_per_input`` of them
     num_warmup: int = 100
     num_iteration: int = 10000
     trials: int = 5
@@ -77,6 +77,8 @@ class BenchConfig:
     device: str = "cuda"
     end_to_end: bool = False
     seed: int = 0
+    # EfficientNet entries: the multipliers of the compound scaling (steps = FOLD - 1)
+    compound: CompoundScaling = CompoundScaling()
 
 
 @dataclass(frozen=True)
@@ -84,38 +86,52 @@ class Target:
     """What MODEL + FOLD mean: the model to build and how to count its images."""
     entry: BenchEntry
     fold: int            # the benchmark's Fold column
-    mode: str            # Original / Folded / EfficientNet
+    mode: str            # Original / Folded / Widened / EfficientNet
     build_fold: int      # fold passed to build_model
     scaling: str         # scaling passed to build_model
+    compound: CompoundScaling = CompoundScaling()
+
+    @property
+    def images_per_input(self) -> int:
+        """Images one model input holds: f for a FoldedCNN, else 1."""
+        return self.build_fold if self.scaling == "fold" else 1
+
+    @property
+    def in_flop_table(self) -> bool:
+        """Whether config/model_map.json has this model (paper widths aside)."""
+        return self.scaling == "fold" or (self.fold == 2 and self.compound == CompoundScaling())
 
 
-def resolve_target(model: str, fold: int, do_fold: bool = False) -> Target:
-    """MODEL and FOLD as in the original ``infer.py``.
+def resolve_target(model: str, fold: int, do_fold: bool = True,
+                   compound: CompoundScaling = CompoundScaling()) -> Target:
+    """MODEL, FOLD and do_fold as the released ``inference.py`` read them.
 
-    Fold-scaled models: FOLD 1 = the original CNN, FOLD > 1 = the FoldedCNN (``--do_fold``
-    is accepted for compatibility and implied; with FOLD 1 it is an error).
-    EfficientNet entries: FOLD 2 = the compound-scaled CNN (the original's convention),
-    FOLD 1 = the original CNN; ``--do_fold`` is ignored (nothing is folded).
+    Game and NoScope CNNs: FOLD 1 is the original CNN; FOLD > 1 with ``do_fold`` the FoldedCNN
+    (f images per input), without it the original's interface with the folded widths (one
+    image per input, K logits: mode "Widened").
+    EfficientNet entries: FOLD > 1 with ``do_fold`` is the compound-scaled CNN with
+    ``FOLD - 1`` scaling steps (FOLD 2 = the paper's phi = -1 baseline, multipliers from
+    ``compound``); FOLD 1 or no ``do_fold`` is the original CNN. Never folded.
     """
     entry = get_bench_entry(model)
     check_fold(fold)
     if entry.scaling == "efficientnet":
-        if fold == 1:
-            return Target(entry, 1, "Original", 1, "fold")
-        if fold == 2:
-            return Target(entry, 2, "EfficientNet", 1, "efficientnet")
-        raise TaskError(f"{model} is benchmarked at FOLD 2 (the compound-scaled CNN, as in the "
-                        f"original) or 1 (the original CNN), not {fold}")
+        if fold == 1 or not do_fold:
+            return Target(entry, fold, "Original", 1, "fold")
+        return Target(entry, fold, "EfficientNet", 1, "efficientnet",
+                      CompoundScaling(fold - 1, compound.width, compound.resolution, compound.depth))
     if fold == 1:
-        if do_fold:
-            raise TaskError("--do_fold needs FOLD >= 2 (FOLD 1 is the original, unfolded CNN)")
         return Target(entry, 1, "Original", 1, "fold")
+    if not do_fold:
+        return Target(entry, fold, "Widened", fold, "widen")
     return Target(entry, fold, "Folded", fold, "fold")
 
 
 def resolve_device(name: str) -> torch.device:
     if name not in DEVICES:
         raise BenchError(f"unknown device {name!r}; valid: {', '.join(DEVICES)}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise BenchError(f"--device cuda: no CUDA GPU is visible to torch {torch.__version__} "
                          f"(built with CUDA {torch.version.cuda}); use --device cpu")
@@ -124,7 +140,7 @@ def resolve_device(name: str) -> torch.device:
 
 def check_config(cfg: BenchConfig) -> tuple[Target, torch.device]:
     """Validate ``cfg`` up front so bad requests fail with one line before any work."""
-    target = resolve_target(cfg.model, cfg.fold, cfg.do_fold)
+    target = resolve_target(cfg.model, cfg.fold, cfg.do_fold, cfg.compound)
     if cfg.precision not in PRECISIONS:
         raise BenchError(f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
     for name in ("batch_size", "num_iteration", "trials", "channel_align"):
@@ -132,8 +148,9 @@ def check_config(cfg: BenchConfig) -> tuple[Target, torch.device]:
             raise BenchError(f"--{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.num_warmup < 0:
         raise BenchError(f"--num_warmup must be >= 0, got {cfg.num_warmup}")
-    if cfg.batch_size < target.build_fold:
-        raise BenchError(f"--batch_size {cfg.batch_size} is smaller than the fold {target.build_fold}")
+    if cfg.batch_size < target.images_per_input:
+        raise BenchError(f"a batch of {cfg.batch_size} images is smaller than the fold "
+                         f"{target.images_per_input}")
     device = resolve_device(cfg.device)
     check_backend(cfg.backend, device)
     return target, device
@@ -211,12 +228,10 @@ def _prepare(backend: str, module: nn.Module, example: torch.Tensor, cfg: BenchC
 
 def model_flops_per_input(target: Target, model: nn.Module, cfg: BenchConfig) -> tuple[float, str]:
     """FLOPs of one model input and where the number comes from ("table" or "thop")."""
-    if cfg.channel_align == 1:
+    if cfg.channel_align == 1 and target.in_flop_table:
         per_image = flops_from_tput(target.entry, target.fold, 1.0, load_model_map())
-        images = target.build_fold
-        return per_image * images, "table"
-    cpu_model = build_model(target.entry.task, target.build_fold, scaling=target.scaling,
-                            channel_align=cfg.channel_align, pad_input=cfg.pad_input)
+        return per_image * target.images_per_input, "table"
+    cpu_model = _build(target, cfg)
     try:
         return float(thop_flops(cpu_model)), "thop"
     except ImportError:  # thop missing on the GPU box: the cost model counts the same FLOPs
@@ -230,12 +245,18 @@ def roofline_images_per_sec(target: Target, cfg: BenchConfig, peak: float | None
     (``models.costs.roofline_seconds``); None without a measured peak and bandwidth."""
     if not peak or not bandwidth:
         return None
-    cpu_model = build_model(target.entry.task, target.build_fold, scaling=target.scaling,
-                            channel_align=cfg.channel_align, pad_input=cfg.pad_input)
-    inputs = cfg.batch_size // target.build_fold
+    cpu_model = _build(target, cfg)
+    inputs = cfg.batch_size // target.images_per_input
     costs = layer_costs(cpu_model, model_input_shape(cpu_model), inputs)
     seconds = roofline_seconds(costs, peak, bandwidth, PRECISIONS[cfg.precision].itemsize)
-    return inputs * target.build_fold / seconds
+    return inputs * target.images_per_input / seconds
+
+
+def _build(target: Target, cfg: BenchConfig) -> nn.Module:
+    """The model of ``target`` as ``cfg`` asks (CPU, float32, freshly initialised)."""
+    return build_model(target.entry.task, target.build_fold, scaling=target.scaling,
+                       channel_align=cfg.channel_align, pad_input=cfg.pad_input,
+                       compound=target.compound)
 
 
 def build_bench_model(cfg: BenchConfig, target: Target, device: torch.device) -> tuple[nn.Module, torch.Tensor]:
@@ -244,11 +265,9 @@ def build_bench_model(cfg: BenchConfig, target: Target, device: torch.device) ->
     dtype = PRECISIONS[cfg.precision]
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     torch.manual_seed(cfg.seed)
-    model = build_model(target.entry.task, target.build_fold, scaling=target.scaling,
-                        channel_align=cfg.channel_align, pad_input=cfg.pad_input)
-    model = model.eval().to(device=device, dtype=dtype, memory_format=fmt)
+    model = _build(target, cfg).eval().to(device=device, dtype=dtype, memory_format=fmt)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    x = torch.randn(cfg.batch_size // target.build_fold, *model_input_shape(model), generator=gen,
+    x = torch.randn(cfg.batch_size // target.images_per_input, *model_input_shape(model), generator=gen,
                     device=device, dtype=dtype).contiguous(memory_format=fmt)
     return model, x
 
@@ -262,7 +281,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         torch.backends.cudnn.benchmark = True  # pick the fastest conv algorithm per shape
     model, x = build_bench_model(cfg, target, device)
     flops_per_input, flops_source = model_flops_per_input(target, model, cfg)
-    f = target.build_fold
+    f = target.images_per_input
     inputs = cfg.batch_size // f
     images_per_iter = inputs * f
 
@@ -307,7 +326,7 @@ def _end_to_end(model: nn.Module, target: Target, backend: str, cfg: BenchConfig
     """Images/sec of the whole per-batch path of a video pipeline (module docstring)."""
     task = target.entry.task
     norm = task.data.get("normalize", {})
-    pipeline = VideoPipeline(model, target.build_fold, dtype, task.in_channels,
+    pipeline = VideoPipeline(model, target.images_per_input, dtype, task.in_channels,
                              norm.get("mean"), norm.get("std"), fmt).to(device)
     h, w = model.input_size
     host = torch.randint(0, 256, (images, h, w, task.in_channels), dtype=torch.uint8)

@@ -130,7 +130,7 @@ def _save(fig: plt.Figure, path: Path) -> None:
 def entry_for(csv_name: str, mode: str) -> BenchEntry | None:
     scaling = "efficientnet" if mode == "EfficientNet" else "fold"
     for e in bench_entries():
-        if e.csv_name == csv_name and e.scaling == scaling:
+        if csv_name in (e.csv_name, e.released_csv_name) and e.scaling == scaling:
             return e
     return None
 

@@ -93,7 +93,7 @@ def profile_fold(cfg: BenchConfig, iters: int) -> dict[str, Any]:
     for r in rows:
         r["share"] = r["us_per_batch"] / busy if busy else 0.0
     return {"model": cfg.model, "fold": cfg.fold, "backend": cfg.backend, "device": device.type,
-            "images_per_batch": (cfg.batch_size // target.build_fold) * target.build_fold,
+            "images_per_batch": (cfg.batch_size // target.images_per_input) * target.images_per_input,
             "wall_us": wall * 1e6, "busy_us": busy, "kernels": rows}
 
 

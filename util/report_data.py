@@ -112,6 +112,7 @@ def _bench_model_map() -> dict[str, Task]:
     out: dict[str, Task] = {}
     for e in bench_entries():
         out.setdefault(e.csv_name, e.task)
+        out.setdefault(e.released_csv_name, e.task)
         out.setdefault(e.name, e.task)
         out.setdefault(e.task.name, e.task)
     return out

@@ -24,6 +24,8 @@ convention). Every setting is an environment variable or a flag (flags win):
                         original, then reused for its folds: one backend per speedup)
     PRECISION=fp16      ALIGN=1  PAD_INPUT=0  CHANNELS_LAST=1  DEVICE=cuda  E2E=0
     TIMEOUT=0           seconds per model worker (0 = none)
+    ORIGINAL_NAMES=0    1: the released script's Model names (coral, night, ... for NoScope;
+                        game and EfficientNet rows are named alike either way)
     QUICK=1             ITERS=200 WARMUP=20 TRIALS=1 BACKEND=cudagraph (eager on CPU),
                         for any of those not set explicitly
 
@@ -120,6 +122,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="also time the uint8-frames pipeline (env E2E)")
     p.add_argument("--timeout", type=float, default=float(_env("TIMEOUT", "0")),
                    help="seconds per model worker; 0 = no limit")
+    p.add_argument("--original-names", action=argparse.BooleanOptionalAction,
+                   default=_flag("ORIGINAL_NAMES", "0"),
+                   help="name NoScope rows as the released script did (coral, ...) instead of "
+                        "noscope_coral (env ORIGINAL_NAMES)")
     p.add_argument("--worker", metavar="MODEL", help=argparse.SUPPRESS)
     return p
 
@@ -182,8 +188,9 @@ def _fmt(v: Any, spec: str) -> str:
 class CsvSink:
     """Appends rows to the CSV (header once) and keeps Original rows for normalisation."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, original_names: bool = False) -> None:
         self.path = path
+        self.original_names = original_names
         self.originals: dict[tuple[str, int], tuple[float, float]] = {}
         self.failures: list[str] = []
         if path.exists() and path.stat().st_size:
@@ -221,12 +228,17 @@ class CsvSink:
             sys.stdout.write(buf.getvalue())
             sys.stdout.flush()
 
+    def name(self, model: str) -> str:
+        """The Model column of benchmark model ``model``: ours, or the released script's."""
+        e = get_bench_entry(model)
+        return e.released_csv_name if self.original_names else e.csv_name
+
     def error(self, model: str, fold: int, args: argparse.Namespace, message: str) -> None:
         e = get_bench_entry(model)
         mode = ("EfficientNet" if e.scaling == "efficientnet" and fold == 2 else
                 "Original" if fold == 1 else "Folded")
         row = {c: "" for c in COLUMNS}
-        row.update({"Model": e.csv_name, "Batch Size": args.batch, "Mode": mode, "Fold": fold,
+        row.update({"Model": self.name(model), "Batch Size": args.batch, "Mode": mode, "Fold": fold,
                     "BackendRequested": args.backend, "Precision": args.precision,
                     "ChannelAlign": args.align, "PadInput": int(args.pad_input),
                     "ChannelsLast": int(args.channels_last), "Error": message})
@@ -236,14 +248,15 @@ class CsvSink:
     def result(self, r: dict[str, Any]) -> None:
         rows = []
         e2e = r.get("end_to_end_trials") or []
+        name = self.name(r["model"])
         for i, tput in enumerate(r["trials"], start=1):
             flops = r["flops_per_image"] * tput
             if r["mode"] == "Original":
-                self.originals[(r["csv_name"], i)] = (tput, flops)
-            orig = self.originals.get((r["csv_name"], i))
+                self.originals[(name, i)] = (tput, flops)
+            orig = self.originals.get((name, i))
             probe = r.get("auto_probe") or {}
             rows.append([
-                r["csv_name"], i, r["batch_size"], r["mode"], r["fold"], _fmt(tput, ".2f"),
+                name, i, r["batch_size"], r["mode"], r["fold"], _fmt(tput, ".2f"),
                 _fmt(flops, ".4e"), _fmt(tput / orig[0] if orig else None, ".4f"),
                 _fmt(flops / orig[1] if orig else None, ".4f"), r["backend"], r["backend_requested"],
                 r["precision"], _fmt(flops / r["peak_flops_per_sec"] if r["peak_flops_per_sec"] else None, ".4f"),
@@ -307,7 +320,7 @@ def main(args: argparse.Namespace) -> list[str]:
     if args.precision not in PRECISIONS:
         raise BenchError(f"unknown precision {args.precision!r}; valid: {', '.join(PRECISIONS)}")
     check_backend(args.backend, resolve_device(args.device))
-    sink = CsvSink(Path(args.csv))
+    sink = CsvSink(Path(args.csv), args.original_names)
     print(f"# {len(models)} models, folds {args.folds}, backend {args.backend}, {args.precision}, "
           f"batch {args.batch}, {args.trials} trials x {args.iters} iterations (warm-up {args.warmup}),"
           f" align {args.align}{' +pad' if args.pad_input else ''} -> {args.csv}", file=sys.stderr)
