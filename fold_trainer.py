@@ -42,14 +42,16 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from config.tasks import Task, TaskError, TrainRecipe, check_fold, get_task
-from datasets import (CurriculumSchedule, DatasetError, ImageSet, augment, load_split, teacher_logits,
-                      to_float)
-from models import FoldableNet, build_model, fold_images, unfold_logits
+from datasets import (CurriculumSchedule, DatasetError, ImageSet, augment, load_split, resize_u8,
+                      teacher_logits, to_float)
+from models import CompoundScaling, FoldableNet, build_model, fold_images, unfold_logits
 from util.io import atomic_torch_save, atomic_write_json, atomic_write_text, device_name, provenance
 
 STATS_FIELDS = ["epoch", "classes", "train_loss", "train_top1", "train_top5", "val_loss", "val_top1",
                 "val_top5", "test_loss", "test_top1", "test_top5", "seconds", "train_seconds"]
 AMP_MODES = ("none", "tf32", "bf16", "fp16")
+RELEASED_CHECKPOINT_KEYS = {"epoch", "best_val_acc", "model", "opt"}  # the released trainer's files
+EFFNET_RESIZES = ("released", "aspect")
 EVAL_SEED = 1234  # fixed groups for val/test: the same in every epoch and every run
 
 
@@ -76,6 +78,8 @@ class RunConfig:
     amp: str = "none"                  # CUDA numerics: none (fp32), tf32, or bf16 / fp16 autocast
     scale_curriculum: bool = True      # shrink the curriculum's period with --epochs
     progress: bool = True              # tqdm bars (the one-line-per-epoch prints are always on)
+    efficientnet: bool = False         # the EfficientNet-style baseline (game tasks, fold 1)
+    effnet_resize: str = "released"    # its training images: "released" or "aspect" orientation
 
 
 def resolve_device(name: str) -> torch.device:
@@ -146,6 +150,12 @@ class FoldTrainer:
         self.out = Path(cfg.outdir)
         self.device = resolve_device(cfg.device)
         self.recipe = effective_recipe(self.task, cfg)
+        self.scaling = "efficientnet" if cfg.efficientnet else "fold"
+        if cfg.efficientnet and (self.fold != 1 or not self.task.efficientnet_baseline):
+            raise TrainError(f"--efficientnet trains the compound-scaled baseline of a game task at "
+                             f"FOLD 1 (it is never folded); got {self.task.name} f={self.fold}")
+        if cfg.effnet_resize not in EFFNET_RESIZES:
+            raise TrainError(f"unknown --effnet-resize {cfg.effnet_resize!r}; valid: {', '.join(EFFNET_RESIZES)}")
         self.distill = self.recipe.distill_folded and self.fold > 1
         self.cuda = self.device.type == "cuda"
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if self.cuda else None
@@ -159,6 +169,11 @@ class FoldTrainer:
         root = self.task.data_dir(self.cfg.data_root)
         splits = {s: load_split(self.task, s, root, fold=self.fold, progress=self.cfg.progress)
                   for s in ("train", "val", "test")}
+        if self.scaling == "efficientnet":  # every split, as the released train.py did
+            size = CompoundScaling().train_image_size(self.task.height, self.task.width,
+                                                      as_released=self.cfg.effnet_resize == "released")
+            for data in splits.values():
+                data.images = resize_u8(data.images, size)
         self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
         # curriculum for folded runs only (paper section 4), scaled to this run's length
         schedule = CurriculumSchedule(self.task, self.fold, self.curriculum_epochs)
@@ -186,7 +201,8 @@ class FoldTrainer:
     # ---------------------------------------------------------------- model
     def build(self) -> None:
         torch.manual_seed(self.cfg.seed)
-        self.model: FoldableNet = build_model(self.task, self.fold, channel_align=self.cfg.channel_align)
+        self.model: FoldableNet = build_model(self.task, self.fold, scaling=self.scaling,
+                                              channel_align=self.cfg.channel_align)
         self.model.to(self.device)
         if self.cuda:
             self.model.to(memory_format=torch.channels_last)
@@ -209,6 +225,8 @@ class FoldTrainer:
         if not src.exists():
             return
         ckpt = load_checkpoint(src)
+        if isinstance(ckpt, dict) and RELEASED_CHECKPOINT_KEYS <= ckpt.keys():
+            return self._resume_released(ckpt, src)
         try:
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -225,6 +243,28 @@ class FoldTrainer:
         if "rng" in ckpt:
             torch.set_rng_state(ckpt["rng"])
         print(f"[{self.task.name} f={self.fold}] resuming after epoch {self.start_epoch} from {src}", flush=True)
+
+    def _resume_released(self, ckpt: dict[str, Any], src: Path) -> None:
+        """Continue from a checkpoint of the released trainer: ``model`` in its layer names,
+        ``opt`` the optimizer state over its parameter order, ``epoch`` the last finished epoch.
+        Its best validation accuracy was measured on its own data order, so best.pth restarts."""
+        released = ckpt["model"]
+        key = self.model.from_released_key
+        ours = [name for name, _ in self.model.named_parameters()]
+        position = {name: i for i, name in enumerate(ours)}
+        try:
+            self.model.load_state_dict({key(k): v for k, v in released.items()})
+            # the released state is keyed by its parameter order (its state-dict order)
+            order = [key(k) for k in released if key(k) in position]
+            state = self.optimizer.state_dict()
+            state["state"] = {position[order[i]]: s for i, s in ckpt["opt"]["state"].items()}
+            self.optimizer.load_state_dict(state)
+        except (KeyError, IndexError, RuntimeError, ValueError) as exc:
+            raise TrainError(f"released checkpoint {src} does not match {self.task.name} f={self.fold} "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+        self.start_epoch = int(ckpt["epoch"]) + 1
+        print(f"[{self.task.name} f={self.fold}] continuing the released checkpoint {src} after its "
+              f"epoch {self.start_epoch - 1}", flush=True)
 
     # ---------------------------------------------------------------- steps
     def _forward_loss(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -370,7 +410,7 @@ class FoldTrainer:
                 "epoch": epoch, "best_val": self.best_val, "best_epoch": self.best_epoch,
                 "history": self.history, "rng": torch.get_rng_state(), "wall_seconds": self.wall,
                 "task": self.task.name, "fold": self.fold, "channel_align": self.cfg.channel_align,
-                "curriculum_epochs": self.curriculum_epochs}
+                "scaling": self.scaling, "curriculum_epochs": self.curriculum_epochs}
         atomic_torch_save(ckpt, self.out / "current.pth")
         self._write_stats()
 
@@ -386,7 +426,7 @@ class FoldTrainer:
 
     def result_row(self) -> dict[str, Any]:
         best = self.history[self.best_epoch] if self.best_epoch >= 0 else {}
-        return {"task": self.task.name, "fold": self.fold,
+        return {"task": self.task.name, "fold": self.fold, "scaling": self.scaling,
                 "best_val_top1": round(self.best_val, 4), "test_top1": round(best.get("test_top1", 0.0), 4),
                 "test_top5": round(best.get("test_top5", 0.0), 4), "best_epoch": self.best_epoch,
                 "epochs": len(self.history), "wall_seconds": round(self.wall, 1),
@@ -433,7 +473,7 @@ class FoldTrainer:
             if full and val["top1"] > self.best_val:
                 self.best_val, self.best_epoch = val["top1"], epoch
                 atomic_torch_save({"model": self.model.state_dict(), "epoch": epoch + 1, "val_top1": val["top1"],
-                                   "task": self.task.name, "fold": self.fold,
+                                   "task": self.task.name, "fold": self.fold, "scaling": self.scaling,
                                    "channel_align": self.cfg.channel_align}, self.out / "best.pth")
             self._save(epoch + 1)
             cur = f" | {self.curriculum.describe(epoch)}" if self.curriculum else ""
@@ -497,11 +537,20 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         "fp16 autocast")
     p.add_argument("--no-scale-curriculum", dest="scale_curriculum", action="store_false",
                    help="keep the curriculum period even when --epochs shortens the run")
-    p.add_argument("--continue_from_file", default=None, help="start from this checkpoint (current.pth format)")
+    p.add_argument("--continue_from_file", default=None,
+                   help="start a run that has no current.pth from this checkpoint: ours, or one the "
+                        "released trainer wrote (its layer names and optimizer order are mapped)")
     p.add_argument("--workers", type=int, default=None,
                    help="accepted for compatibility: data lives in memory, no loader workers are used")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars (for logs); the one line per epoch is still printed")
+    p.add_argument("--efficientnet", action="store_true",
+                   help="train the EfficientNet-style baseline of a game task (paper Table 5) instead of "
+                        "a FoldedCNN: fold 1, images resized by 1/1.15 as the released code did")
+    p.add_argument("--effnet-resize", choices=EFFNET_RESIZES, default="released",
+                   help="--efficientnet images: 'released' = int(W/1.15) rows x int(H/1.15) columns, as the "
+                        "released train.py resized them (rows and columns swapped); 'aspect' = "
+                        "int(H/1.15) x int(W/1.15)")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -511,6 +560,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                      seed=args.seed, data_root=args.data_root, eval_orders=args.eval_orders,
                      cuda_graph=args.cuda_graph, amp=args.amp, scale_curriculum=args.scale_curriculum,
                      continue_from_file=args.continue_from_file, progress=args.progress,
+                     efficientnet=args.efficientnet, effnet_resize=args.effnet_resize,
                      teacher=args.teacher or str(Path(args.outdir).parent / "fold1" / "best.pth"))
 
 
@@ -518,12 +568,13 @@ def config_argv(cfg: RunConfig) -> list[str]:
     """Command-line arguments of this script that train exactly ``cfg``: ``train.py --jobs N``
     starts each run as ``python3 fold_trainer.py <these>``, so both paths train the same run."""
     argv = [cfg.task, str(cfg.fold), cfg.outdir, "--device", cfg.device, "--channel-align", str(cfg.channel_align),
-            "--seed", str(cfg.seed), "--eval-orders", str(cfg.eval_orders), "--amp", cfg.amp]
+            "--seed", str(cfg.seed), "--eval-orders", str(cfg.eval_orders), "--amp", cfg.amp,
+            "--effnet-resize", cfg.effnet_resize]
     optional = {"--epochs": cfg.epochs, "--batch-size": cfg.batch_size, "--data-root": cfg.data_root,
                 "--teacher": cfg.teacher, "--continue_from_file": cfg.continue_from_file}
     argv += [a for flag, v in optional.items() if v is not None for a in (flag, str(v))]
     switches = {"--no-cuda-graph": not cfg.cuda_graph, "--no-scale-curriculum": not cfg.scale_curriculum,
-                "--no-progress": not cfg.progress}
+                "--no-progress": not cfg.progress, "--efficientnet": cfg.efficientnet}
     return argv + [flag for flag, on in switches.items() if on]
 
 

@@ -9,8 +9,9 @@ Examples::
     python3 train.py runs/quick --quick                          # small CPU smoke run, a few minutes
     python3 train.py runs/paper                                  # again: resumes, skips finished runs
     python3 train.py runs/paper --jobs 4 --devices cuda:0 cuda:1 # 4 runs at once, two per GPU
+    python3 train.py runs/effnet --efficientnet                  # the EfficientNet-style baselines (Table 5)
 
-Layout: ``SAVEDIR/<task>/fold<f>/`` holds ``current.pth``, ``best.pth``, ``stats.csv``,
+Layout: ``SAVEDIR/<task>/fold<f>/`` (``SAVEDIR/<task>/efficientnet/``) holds ``current.pth``, ``best.pth``, ``stats.csv``,
 ``<metric>.txt``, ``config.json`` (resolved settings, git commit, versions, device) and,
 once finished, ``done.json``. ``SAVEDIR/results.csv`` has one row per finished run and is
 rewritten (atomically) after each run, so it never holds duplicates.
@@ -47,7 +48,7 @@ from fold_trainer import (USER_ERRORS, RunConfig, TrainError, add_run_options, c
 from util.io import atomic_write_text
 from util.run_pool import Job, Outcome, run_pool
 
-RESULT_FIELDS = ["task", "fold", "best_val_top1", "test_top1", "test_top5", "best_epoch", "epochs",
+RESULT_FIELDS = ["task", "fold", "scaling", "best_val_top1", "test_top1", "test_top5", "best_epoch", "epochs",
                  "wall_seconds", "device", "order_agreement"]
 TEACHER_FILES = REPO_ROOT / "model_files"
 TEACHER_NAMES = ("model.t7", "best.pth")  # the released code's teacher file, then ours
@@ -56,8 +57,9 @@ QUICK = {"tasks": ["lol/goldnumber-fraction", "noscope-coral"], "folds": [1, 2],
          "game_scale": 0.02, "noscope_frames": 2400}
 
 
-def run_dir(savedir: Path, task: str, fold: int) -> Path:
-    return savedir / task / f"fold{fold}"
+def run_dir(savedir: Path, task: str, fold: int, efficientnet: bool = False) -> Path:
+    """A run's folder: ``SAVEDIR/<task>/fold<f>``, or ``SAVEDIR/<task>/efficientnet``."""
+    return savedir / task / ("efficientnet" if efficientnet else f"fold{fold}")
 
 
 def teacher_path(savedir: Path, task: str) -> Path:
@@ -152,7 +154,9 @@ def collect_results(savedir: Path) -> list[dict[str, Any]]:
     rows = []
     for done in sorted(savedir.rglob("done.json")):
         rows.append(json.loads(done.read_text())["result"])
-    rows.sort(key=lambda r: (r["task"], r["fold"]))
+    for r in rows:
+        r.setdefault("scaling", "fold")  # rows written before EfficientNet runs existed
+    rows.sort(key=lambda r: (r["task"], r["scaling"] != "fold", r["fold"]))
     return rows
 
 
@@ -167,21 +171,22 @@ def write_results(savedir: Path) -> list[dict[str, Any]]:
 
 
 def summary_table(rows: list[dict[str, Any]]) -> str:
-    """Test top-1 at the best-validation epoch: folded vs original, per task."""
-    by_task: dict[str, dict[int, dict]] = {}
+    """Test top-1 at the best-validation epoch: folded (and EfficientNet) vs original, per task."""
+    by_task: dict[str, dict[str, dict]] = {}
     for r in rows:
-        by_task.setdefault(r["task"], {})[int(r["fold"])] = r
-    folds = sorted({f for t in by_task.values() for f in t})
-    head = f"{'task':32s}" + "".join(f"{'f=' + str(f):>16s}" for f in folds)
+        col = "EfficientNet" if r.get("scaling") == "efficientnet" else f"f={int(r['fold'])}"
+        by_task.setdefault(r["task"], {})[col] = r
+    cols = sorted({c for t in by_task.values() for c in t}, key=lambda c: (c == "EfficientNet", c))
+    head = f"{'task':32s}" + "".join(f"{c:>16s}" for c in cols)
     lines = [head, "-" * len(head)]
     for task, runs in by_task.items():
-        base = runs.get(1, {}).get("test_top1")
+        base = runs.get("f=1", {}).get("test_top1")
         cells = []
-        for f in folds:
+        for f in cols:
             r = runs.get(f)
             if r is None:
                 cells.append(f"{'-':>16s}")
-            elif f == 1 or base is None:
+            elif f == "f=1" or base is None:
                 cells.append(f"{r['test_top1']:>15.2f}%")
             else:
                 cells.append(f"{r['test_top1']:>7.2f}% ({r['test_top1'] - base:+.1f})")
@@ -191,12 +196,14 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
 
 def run_config(args: argparse.Namespace, savedir: Path, task: str, fold: int, device: str) -> RunConfig:
     """One run's settings, the same whether it trains in this process or in a child."""
-    return RunConfig(task=task, fold=fold, outdir=str(run_dir(savedir, task, fold)), epochs=args.epochs,
+    return RunConfig(task=task, fold=fold, outdir=str(run_dir(savedir, task, fold, args.efficientnet)),
+                     epochs=args.epochs,
                      batch_size=args.batch_size, device=device, channel_align=args.channel_align,
                      seed=args.seed, data_root=args.data_root, teacher=str(teacher_path(savedir, task)),
                      continue_from_file=args.continue_from_file, eval_orders=args.eval_orders,
                      cuda_graph=args.cuda_graph, amp=args.amp, scale_curriculum=args.scale_curriculum,
-                     progress=args.progress)
+                     progress=args.progress, efficientnet=args.efficientnet,
+                     effnet_resize=args.effnet_resize)
 
 
 def train_in_process(runs: list[tuple[str, int]], args: argparse.Namespace, savedir: Path, device: str) -> list[str]:
@@ -241,7 +248,7 @@ def train_parallel(runs: list[tuple[str, int]], args: argparse.Namespace, savedi
         task, fold = job.key
         cfg = run_config(args, savedir, task, fold, device)
         cfg.progress = False  # no bars in a log file; the per-epoch lines stay
-        log = run_dir(savedir, task, fold) / "train.log"
+        log = run_dir(savedir, task, fold, args.efficientnet) / "train.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         print(f"[start] {task} f={fold} on {device} (log: {log})", flush=True)
         with open(log, "a") as fh:  # append: a resumed run keeps its earlier log
@@ -256,7 +263,7 @@ def train_parallel(runs: list[tuple[str, int]], args: argparse.Namespace, savedi
             print(f"[done] {task} f={fold}: test top-1 {result['test_top1']:.2f}% in {out.seconds:.0f} s", flush=True)
         else:
             why = ("teacher run failed" if out.blocked else out.error
-                   or last_line(run_dir(savedir, task, fold) / "train.log"))
+                   or last_line(run_dir(savedir, task, fold, args.efficientnet) / "train.log"))
             failures.append(f"{task} f={fold}: {why}")
             print(f"[fail] {task} f={fold}: {why}", flush=True)
         write_results(savedir)
@@ -284,6 +291,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "trains two runs on each GPU. On one GPU, only useful under NVIDIA MPS (see above)")
     p.add_argument("--devices", nargs="+", default=None, metavar="D",
                    help="devices of the --jobs slots, assigned round-robin (default: the --device value)")
+    p.add_argument("--checkpoint_cycle", type=int, default=1, metavar="N",
+                   help="accepted from the released command line, where it was stored and never read: "
+                        "current.pth is written after every epoch, whatever N is (default 1)")
     add_run_options(p)
     return p
 
@@ -307,10 +317,19 @@ def main(args: argparse.Namespace) -> int:
         raise TrainError("--epochs must be >= 1")
     if args.jobs < 1:
         raise TrainError(f"--jobs must be >= 1 (got {args.jobs})")
+    if args.checkpoint_cycle < 1:
+        raise TrainError(f"--checkpoint_cycle must be >= 1 (got {args.checkpoint_cycle})")
     devices = args.devices or [args.device]
     if args.jobs == 1 and len(devices) > 1:
         raise TrainError("--devices with several devices needs --jobs 2 or more")
-    runs = plan_runs(tasks, args.folds, savedir)
+    if args.efficientnet:  # the baselines are never folded: one fold-1 run per game task
+        if args.tasks:
+            for t in tasks:
+                if not get_task(t).efficientnet_baseline:
+                    raise TrainError(f"{t} has no EfficientNet-style baseline (game tasks only)")
+        runs = [(t, 1) for t in tasks if get_task(t).efficientnet_baseline]
+    else:
+        runs = plan_runs(tasks, args.folds, savedir)
     print(f"{len(runs)} runs: " + ", ".join(f"{t} f={f}" for t, f in runs), flush=True)
     if args.jobs == 1:
         failures = train_in_process(runs, args, savedir, devices[0])

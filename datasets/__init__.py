@@ -4,7 +4,7 @@ from .curriculum import CurriculumSchedule
 from .distill import distill_batches, teacher_logits
 from .errors import DatasetError
 from .image_set import SPLITS, ImageSet, load_split
-from .transforms import augment, to_float
+from .transforms import augment, resize_u8, to_float
 
 __all__ = ["CurriculumSchedule", "DatasetError", "ImageSet", "SPLITS", "augment", "distill_batches",
-           "load_split", "teacher_logits", "to_float"]
+           "load_split", "resize_u8", "teacher_logits", "to_float"]

@@ -29,6 +29,13 @@ def to_float(images_u8: torch.Tensor, task: Task) -> torch.Tensor:
     return x
 
 
+def resize_u8(images_u8: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> uint8 (N, C, *size): bilinear with antialiasing, which is what
+    torchvision's ``Resize`` does to a PIL image (the released code's EfficientNet input)."""
+    x = F.interpolate(images_u8.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+    return x.round_().clamp_(0, 255).to(torch.uint8)
+
+
 def _rand(shape: tuple[int, ...], high: int, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Random integers in [0, high) drawn on the generator's device, moved to ``like``'s."""
     dev = generator.device if generator is not None else like.device

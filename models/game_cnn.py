@@ -45,6 +45,19 @@ class CompoundScaling:
         r = self.factor(self.resolution)
         return int(height * r), int(width * r)
 
+    def train_image_size(self, height: int, width: int, as_released: bool = True) -> tuple[int, int]:
+        """(H, W) the training images of a ``height`` x ``width`` task are resized to.
+
+        The released train.py passed ``(width, height)`` to torchvision's ``Resize``, which takes
+        ``(height, width)``, so its baselines (the paper's Table 5) trained on images of
+        ``int(W / gamma)`` rows and ``int(H / gamma)`` columns: V1's 22 x 52 crops became
+        45 x 19, not the 19 x 45 the network and the benchmark use. The classifier's input size
+        is the same either way (every pool shrinks rows and columns alike), so it trained without
+        error. ``as_released`` (default) reproduces that; False keeps the orientation.
+        """
+        h, w = self.input_size(height, width)
+        return (w, h) if as_released else (h, w)
+
     def conv_count(self, n_convs: int) -> int:
         return int(n_convs * self.factor(self.width if self.depth is None else self.depth))
 
@@ -84,6 +97,11 @@ class GameCNN(FoldableNet):
         self.head = nn.Linear(flat_features(self.features, self.in_channels, height, width),
                               num_classes * fold)
         init_weights(self)
+
+    def from_released_key(self, key: str) -> str:
+        """Released ``game.ConvN``: ``conv.<i>`` (the same layer list, then a Flatten) and ``lin``."""
+        scope, _, rest = key.partition(".")
+        return {"conv": "features", "lin": "head"}.get(scope, scope) + "." + rest
 
 
 def efficientnet_game_cnn(height: int, width: int, num_classes: int, *, n_units: int = 1,

@@ -65,6 +65,11 @@ class FoldableNet(nn.Module):
         self.in_channels = (round_up(self.raw_in_channels, channel_align) if pad_input
                             else self.raw_in_channels)
 
+    def from_released_key(self, key: str) -> str:
+        """This model's state-dict key for ``key`` of the released code's same network (its
+        checkpoints name layers differently); identity where the names agree."""
+        return key
+
     def pad_channels(self, x: torch.Tensor) -> torch.Tensor:
         missing = self.in_channels - x.shape[1]
         if missing > 0:

@@ -46,3 +46,9 @@ class NoScopeCNN(FoldableNet):
             nn.Linear(hidden, num_classes * fold),
         )
         init_weights(self)
+
+    def from_released_key(self, key: str) -> str:
+        """Released ``noscope_cnn``: one Sequential of our features, a Flatten, then our head."""
+        index, _, rest = key.partition(".")
+        i, n = int(index), len(self.features)
+        return f"features.{i}.{rest}" if i < n else f"head.{i - n - 1}.{rest}"

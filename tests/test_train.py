@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -312,3 +313,101 @@ def test_extending_a_finished_run_keeps_its_curriculum(tmp_path, data_root):
     assert json.loads((tmp_path / "lol/goldnumber-fraction/fold2/config.json").read_text())["curriculum_epochs"] == 3
     results = read_csv(tmp_path / "results.csv")
     assert len(results) == 1 and results[0]["epochs"] == "9"
+
+
+def released_game_checkpoint(fold: int = 2) -> dict:
+    """A checkpoint as the released fold_trainer wrote it for V1 at ``fold`` (22 x 52, 11 classes):
+    {"epoch", "best_val_acc", "model", "opt"}, its ConvN naming (``lin`` registered first, then
+    ``conv.<i>`` over [conv, relu, pool, conv, relu, conv, relu, conv, relu, pool, conv, relu, pool,
+    flatten]) and Adam's state keyed by that parameter order."""
+    w = {1: 32, 2: 45, 3: 55, 4: 64}[fold]
+    n = {1: 8, 2: 11, 3: 13, 4: 16}[fold]
+    shapes = {"lin.weight": (11 * fold, n * 3 * 11), "lin.bias": (11 * fold,)}
+    for i, (cin, cout) in zip((0, 3, 5, 7, 10), ((3 * fold, w), (w, w), (w, w), (w, w), (w, n))):
+        shapes[f"conv.{i}.weight"] = (cout, cin, 3, 3)
+        shapes[f"conv.{i}.bias"] = (cout,)
+    g = torch.Generator().manual_seed(1)
+    model = {k: torch.randn(s, generator=g) for k, s in shapes.items()}
+    state = {i: {"step": 40, "exp_avg": torch.full(s, float(i)), "exp_avg_sq": torch.full(s, 1.0 + i)}
+             for i, s in enumerate(shapes.values())}
+    opt = {"state": state, "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.999), "eps": 1e-8,
+                                             "weight_decay": 1e-5, "amsgrad": False,
+                                             "params": list(range(len(shapes)))}]}
+    return {"epoch": 4, "best_val_acc": 0.5, "model": model, "opt": opt}
+
+
+def test_continue_from_a_released_checkpoint(tmp_path):
+    from fold_trainer import FoldTrainer, RunConfig
+    ckpt = released_game_checkpoint(2)
+    path = tmp_path / "current.pth"
+    torch.save(ckpt, path)
+    trainer = FoldTrainer(RunConfig(task="lol/goldnumber-fraction", fold=2, outdir=str(tmp_path / "run"),
+                                    device="cpu", continue_from_file=str(path)))
+    trainer.build()
+    trainer.resume()
+    assert trainer.start_epoch == 5  # the released "epoch" is the last one finished
+    sd = trainer.model.state_dict()
+    assert torch.equal(sd["head.weight"], ckpt["model"]["lin.weight"])
+    assert torch.equal(sd["features.10.bias"], ckpt["model"]["conv.10.bias"])
+    state = trainer.optimizer.state
+    assert float(state[trainer.model.head.weight]["exp_avg"].flatten()[0]) == 0.0  # released index 0
+    assert float(state[trainer.model.features[0].weight]["exp_avg"].flatten()[0]) == 2.0  # index 2
+    wrong = released_game_checkpoint(4)
+    torch.save(wrong, path)
+    bad = FoldTrainer(RunConfig(task="lol/goldnumber-fraction", fold=2, outdir=str(tmp_path / "run2"),
+                                device="cpu", continue_from_file=str(path)))
+    bad.build()
+    from fold_trainer import TrainError
+    with pytest.raises(TrainError, match="does not match lol/goldnumber-fraction f=2"):
+        bad.resume()
+
+
+def test_released_train_command_line(tmp_path, data_root):
+    """python3 train.py savedir [--checkpoint_cycle N] [--continue_from_file F], restricted to one
+    small run so it finishes on a CPU."""
+    first = train(tmp_path / "a", data_root, "--tasks", "lol/goldnumber-fraction", "--folds", "1",
+                  "--epochs", "1", "--batch-size", "16", "--checkpoint_cycle", "5")
+    assert first.returncode == 0, first.stderr[-2000:]
+    start = tmp_path / "a/lol/goldnumber-fraction/fold1/current.pth"
+    p = train(tmp_path / "b", data_root, "--tasks", "lol/goldnumber-fraction", "--folds", "1", "--epochs", "2",
+              "--batch-size", "16", "--checkpoint_cycle", "2", "--continue_from_file", str(start))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "resuming after epoch 1" in p.stdout
+    assert [r["epoch"] for r in read_csv(tmp_path / "b/lol/goldnumber-fraction/fold1/stats.csv")] == ["0", "1"]
+    assert_one_line_error(train(tmp_path / "c", data_root, "--checkpoint_cycle", "0"), "--checkpoint_cycle")
+
+
+def test_efficientnet_baseline_trains_on_images_resized_as_released(tmp_path, data_root):
+    """train.py --efficientnet: the compound-scaled V1 (29 channels, 4 convs), trained on images
+    resized as the released train.py did: Resize((int(W / 1.15), int(H / 1.15))) = 45 x 19."""
+    from fold_trainer import FoldTrainer, RunConfig
+    p = train(tmp_path, data_root, "--tasks", "lol/goldnumber-fraction", "--efficientnet", "--epochs", "1",
+              "--batch-size", "16")
+    assert p.returncode == 0, p.stderr[-2000:]
+    run = tmp_path / "lol/goldnumber-fraction/efficientnet"
+    assert json.loads((run / "done.json").read_text())["result"]["scaling"] == "efficientnet"
+    assert read_csv(tmp_path / "results.csv")[0]["scaling"] == "efficientnet"
+    weights = torch.load(run / "best.pth", weights_only=True)["model"]
+    assert weights["features.0.weight"].shape == (29, 3, 3, 3) and weights["head.weight"].shape == (11, 4060)
+    for resize, size in (("released", (45, 19)), ("aspect", (19, 45))):
+        t = FoldTrainer(RunConfig(task="lol/goldnumber-fraction", fold=1, outdir=str(tmp_path / resize),
+                                  device="cpu", data_root=str(data_root), efficientnet=True,
+                                  effnet_resize=resize, progress=False))
+        t.build()
+        t.load_data()
+        assert tuple(t.train_set.images.shape[2:]) == size and tuple(t.test_set.images.shape[2:]) == size
+    assert_one_line_error(train(tmp_path, data_root, "--tasks", "noscope-coral", "--efficientnet"),
+                          "no EfficientNet-style baseline")
+
+
+def test_resize_matches_torchvision_on_pil_images():
+    """The released code resized PIL images with torchvision's Resize (bilinear, antialiased)."""
+    from PIL import Image
+    from torchvision import transforms
+
+    from datasets import resize_u8
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (22, 52, 3), dtype=np.uint8)
+    want = np.asarray(transforms.Resize((45, 19))(Image.fromarray(img)))  # (H, W, C)
+    got = resize_u8(torch.from_numpy(img).permute(2, 0, 1)[None], (45, 19))[0].permute(1, 2, 0).numpy()
+    assert got.shape == want.shape and np.abs(got.astype(int) - want.astype(int)).max() <= 1
