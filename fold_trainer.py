@@ -21,8 +21,7 @@ never touches the disk. On CUDA the whole training step (gather, augment, fold, 
 backward, optimizer) is captured in one CUDA graph and replayed, in channels_last: these CNNs
 are so small that launch overhead, not arithmetic, bounds a step. Arithmetic is fp32 by
 default, as in the released code (``--amp none``: TF32 off too, the V100's fp32); ``--amp
-tf32|bf16|fp16`` trade accuracy for speed (an f = 4 V1 run reached 37.9% top-1 with bf16
-autocast against 42.2% in fp32 after 120 epochs).
+tf32|bf16|fp16`` are faster and less exact.
 """
 from __future__ import annotations
 
