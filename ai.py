@@ -30,6 +30,18 @@ and bandwidth are measured on this machine's GPU (cached, ``util/peak.py``) unle
     python3 ai.py --roofline --peak-tflops 730 --bandwidth-tbs 3.0     # anywhere
 
 Columns: ``model,batch_size,original_us,tformed_us_<f>...,bound_speedup_<f>...``.
+
+``--band-limit CR`` prints, per model and fold (1 and ``--folds``), the band-limited CNN that
+discards CR% of each conv's spectrum (``models/bandlimit.py``) beside the same CNN with direct
+convolutions: the FLOPs and bytes its FFT or DFT convolutions really execute (transforms,
+complex multiply-adds over the kept band, the spectra read and written; ``models/costs.py``)
+next to the direct convolution's, and both AIs::
+
+    python3 ai.py --band-limit 50                      # the GPU default algorithm (dft)
+    python3 ai.py --band-limit 50 --band-algorithm fft --groups noscope
+
+Columns: ``model,fold,band_limit,algorithm,kept_fraction,direct_GFLOPs,band_GFLOPs,
+direct_MB,band_MB,direct_AI,band_AI`` (GFLOPs and MB per batch of ``--batch_size`` images).
 """
 from __future__ import annotations
 
@@ -40,21 +52,22 @@ import sys
 import torch
 
 from config.tasks import BenchEntry, TaskError, bench_entries
-from models import build_model, model_input_shape
+from models import build_model, kept_fraction, model_input_shape
 from models.costs import LayerCost, arithmetic_intensity, layer_costs, roofline_seconds
 
 GROUPS = ("game", "noscope", "efficientnet")
 
 
 def model_costs(entry: BenchEntry, fold: int, batch_size: int, channel_align: int = 1,
-                pad_input: bool = False) -> list[LayerCost]:
+                pad_input: bool = False, **band) -> list[LayerCost]:
     """Layer costs of ``entry`` at ``fold`` (fold 2 of an EfficientNet entry is its
-    compound-scaled model) for a batch of ``batch_size`` images."""
+    compound-scaled model) for a batch of ``batch_size`` images; ``band``: ``band_limit`` and
+    ``band_algorithm`` of ``build_model``."""
     scaling = "efficientnet" if (entry.scaling == "efficientnet" and fold != 1) else "fold"
     f = 1 if scaling == "efficientnet" else fold
     with torch.device("meta"):  # shapes only: no weights are allocated or initialised
         model = build_model(entry.task, f, scaling=scaling, channel_align=channel_align,
-                            pad_input=pad_input)
+                            pad_input=pad_input, **band)
     return layer_costs(model, model_input_shape(model), batch_size // f)
 
 
@@ -117,6 +130,39 @@ def roofline_rows(peak_flops: float, bytes_per_sec: float, groups=GROUPS, folds=
     return rows
 
 
+def band_rows(band_limit: float, algorithm: str = "auto", groups=GROUPS, folds=(2, 3, 4),
+              batch_size: int = 1024, bytes_per_elt: int = 2,
+              channel_align: int = 1) -> list[dict[str, object]]:
+    """Band-limited CNNs beside the same CNNs with direct convolutions (``--band-limit``)."""
+    rows = []
+    for entry in bench_entries():
+        if entry.scaling != "fold" or group_of(entry) not in groups:
+            continue
+        for fold in (1, *folds):
+            direct = model_costs(entry, fold, batch_size, channel_align)
+            with torch.device("meta"):  # shapes only, as model_costs
+                model = build_model(entry.task, fold, channel_align=channel_align,
+                                    band_limit=band_limit, band_algorithm=algorithm)
+            band = layer_costs(model, model_input_shape(model), batch_size // fold)
+            rows.append({
+                "model": entry.name, "fold": fold, "band_limit": band_limit,
+                "algorithm": model_algorithm(model), "kept_fraction": kept_fraction(model),
+                "direct_GFLOPs": sum(c.flops for c in direct) / 1e9,
+                "band_GFLOPs": sum(c.flops for c in band) / 1e9,
+                "direct_MB": sum(c.bytes(bytes_per_elt) for c in direct) / 1e6,
+                "band_MB": sum(c.bytes(bytes_per_elt) for c in band) / 1e6,
+                "direct_AI": arithmetic_intensity(direct, bytes_per_elt),
+                "band_AI": arithmetic_intensity(band, bytes_per_elt)})
+    return rows
+
+
+def model_algorithm(model, device_type: str = "cuda") -> str:
+    """The algorithm of a band-limited model's convs on ``device_type`` (the GPU by default)."""
+    from models.bandlimit import band_layers
+
+    return ",".join(sorted({m.resolved_algorithm(device_type) for m in band_layers(model)}))
+
+
 def measured_roofline(bytes_per_elt: int) -> tuple[float, float]:
     """This machine's GPU: measured peak FLOPs/sec for the element size, and bytes/sec."""
     from util.peak import peak_bandwidth, peak_flops
@@ -150,13 +196,23 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="--roofline: the GPU's dense peak in TFLOP/s (default: measure this GPU)")
     p.add_argument("--bandwidth-tbs", type=float, default=None,
                    help="--roofline: the GPU's memory bandwidth in TB/s (default: measure this GPU)")
+    p.add_argument("--band-limit", type=float, default=None, metavar="CR",
+                   help="print band-limited CNNs (CR%% of each spectrum discarded) beside direct "
+                        "convolutions instead of AI (see above)")
+    p.add_argument("--band-algorithm", choices=["fft", "dft", "auto"], default="auto",
+                   help="--band-limit: the convs' algorithm (auto = the GPU default)")
     return p
 
 
 def main(args: argparse.Namespace) -> None:
     if args.batch_size < 1 or args.bytes_per_elt < 1 or any(f < 2 for f in args.folds):
         raise TaskError("--batch_size and --bytes_per_elt must be >= 1 and every --folds value >= 2")
-    if args.roofline:
+    if args.band_limit is not None:
+        if args.roofline:
+            raise TaskError("--band-limit and --roofline print different tables: give one")
+        rows = band_rows(args.band_limit, args.band_algorithm, args.groups, args.folds,
+                         args.batch_size, args.bytes_per_elt, args.channel_align)
+    elif args.roofline:
         if (args.peak_tflops is None) != (args.bandwidth_tbs is None):
             raise TaskError("--roofline: give both --peak-tflops and --bandwidth-tbs, or neither "
                             "(to measure this GPU)")
@@ -177,7 +233,8 @@ def main(args: argparse.Namespace) -> None:
     out = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
     out.writeheader()
     for row in rows:
-        out.writerow({k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in row.items()})
+        out.writerow({k: (f"{v:.4g}" if k == "kept_fraction" else f"{v:.2f}" if isinstance(v, float)
+                          else v) for k, v in row.items()})
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Examples::
     python3 fold_trainer.py lol/goldnumber-fraction 4 runs/v1/lol/goldnumber-fraction/fold4
     python3 fold_trainer.py noscope-coral 2 runs/n1 --epochs 5 --device cpu
     python3 fold_trainer.py lol/goldnumber-fraction 4 runs/x --eval-orders 10   # order agreement
+    python3 fold_trainer.py noscope-coral 1 runs/n1-band50 --band-limit 50   # band-limited CNN
 
 What a run does, per epoch: random groups of ``f`` training images (new groups every epoch;
 each batch trimmed to a multiple of ``f``), loss and top-1/top-5 per image after unfolding
@@ -22,6 +23,10 @@ backward, optimizer) is captured in one CUDA graph and replayed, in channels_las
 are so small that launch overhead, not arithmetic, bounds a step. Arithmetic is fp32 by
 default, as in the released code (``--amp none``: TF32 off too, the V100's fp32); ``--amp
 tf32|bf16|fp16`` are faster and less exact.
+
+``--band-limit CR`` trains the band-limited CNN (``models/bandlimit.py``: every conv larger
+than 1x1 discards CR% of its spectrum in the forward and the backward pass); a distilling run
+still learns from the ordinary f=1 teacher.
 """
 from __future__ import annotations
 
@@ -43,7 +48,8 @@ from tqdm import tqdm
 from config.tasks import Task, TaskError, TrainRecipe, check_fold, get_task
 from datasets import (CurriculumSchedule, DatasetError, ImageSet, augment, load_split, resize_u8,
                       teacher_logits, to_float)
-from models import CompoundScaling, FoldableNet, build_model, fold_images, unfold_logits
+from models import CompoundScaling, FoldableNet, build_model, fold_images, kept_fraction, unfold_logits
+from models.bandlimit import BandLimitError, band_tag, check_band_settings
 from util.io import atomic_torch_save, atomic_write_json, atomic_write_text, device_name, provenance
 
 STATS_FIELDS = ["epoch", "classes", "train_loss", "train_top1", "train_top5", "val_loss", "val_top1",
@@ -79,6 +85,8 @@ class RunConfig:
     progress: bool = True              # tqdm bars (the one-line-per-epoch prints are always on)
     efficientnet: bool = False         # the EfficientNet-style baseline (game tasks, fold 1)
     effnet_resize: str = "released"    # its training images: "released" or "aspect" orientation
+    band_limit: float | None = None    # band-limited CNN: % of each conv's spectrum discarded
+    band_algorithm: str = "auto"       # fft, dft or auto (models/bandlimit.py)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -201,7 +209,7 @@ class FoldTrainer:
     def build(self) -> None:
         torch.manual_seed(self.cfg.seed)
         self.model: FoldableNet = build_model(self.task, self.fold, scaling=self.scaling,
-                                              channel_align=self.cfg.channel_align)
+                                              channel_align=self.cfg.channel_align, **band_args(self.cfg))
         self.model.to(self.device)
         if self.cuda:
             self.model.to(memory_format=torch.channels_last)
@@ -409,7 +417,8 @@ class FoldTrainer:
                 "epoch": epoch, "best_val": self.best_val, "best_epoch": self.best_epoch,
                 "history": self.history, "rng": torch.get_rng_state(), "wall_seconds": self.wall,
                 "task": self.task.name, "fold": self.fold, "channel_align": self.cfg.channel_align,
-                "scaling": self.scaling, "curriculum_epochs": self.curriculum_epochs}
+                "scaling": self.scaling, "curriculum_epochs": self.curriculum_epochs,
+                "band_limit": self.cfg.band_limit}
         atomic_torch_save(ckpt, self.out / "current.pth")
         self._write_stats()
 
@@ -429,7 +438,9 @@ class FoldTrainer:
                 "best_val_top1": round(self.best_val, 4), "test_top1": round(best.get("test_top1", 0.0), 4),
                 "test_top5": round(best.get("test_top5", 0.0), 4), "best_epoch": self.best_epoch,
                 "epochs": len(self.history), "wall_seconds": round(self.wall, 1),
-                "device": device_name(str(self.device))}
+                "device": device_name(str(self.device)), "band_limit": self.cfg.band_limit,
+                "kept_fraction": (None if kept_fraction(self.model) is None
+                                  else round(kept_fraction(self.model), 4))}
 
     # ---------------------------------------------------------------- main loop
     def run(self) -> dict[str, Any]:
@@ -453,7 +464,7 @@ class FoldTrainer:
             except RuntimeError as exc:  # keep training: eager steps are slower, not wrong
                 print(f"warning: CUDA graph capture failed ({exc}); training eagerly", flush=True)
                 self.use_graph = False
-        tag = f"[{self.task.name} f={self.fold}]"
+        tag = f"[{self.task.name} f={self.fold}{band_label(self.cfg.band_limit)}]"
         for epoch in range(self.start_epoch, self.recipe.epochs):
             t0 = time.perf_counter()
             stats = self.train_epoch(epoch)
@@ -473,7 +484,8 @@ class FoldTrainer:
                 self.best_val, self.best_epoch = val["top1"], epoch
                 atomic_torch_save({"model": self.model.state_dict(), "epoch": epoch + 1, "val_top1": val["top1"],
                                    "task": self.task.name, "fold": self.fold, "scaling": self.scaling,
-                                   "channel_align": self.cfg.channel_align}, self.out / "best.pth")
+                                   "channel_align": self.cfg.channel_align,
+                                   "band_limit": self.cfg.band_limit}, self.out / "best.pth")
             self._save(epoch + 1)
             cur = f" | {self.curriculum.describe(epoch)}" if self.curriculum else ""
             print(f"{tag} epoch {epoch}: train top1 {stats['train_top1']:.2f} loss {stats['train_loss']:.4f}"
@@ -489,6 +501,25 @@ class FoldTrainer:
                   f"{result['order_agreement']:.2f}%")
         atomic_write_json(done, {"result": result})
         return result
+
+
+def band_args(cfg: RunConfig) -> dict[str, Any]:
+    """``build_model`` arguments of a run's band limit (none for ordinary convs)."""
+    return ({} if cfg.band_limit is None else
+            {"band_limit": cfg.band_limit, "band_algorithm": cfg.band_algorithm})
+
+
+def check_band_limit(band_limit: float, algorithm: str) -> None:
+    """A bad --band-limit is a one-line TrainError before any work."""
+    try:
+        check_band_settings(band_limit, None, algorithm)
+    except BandLimitError as exc:
+        raise TrainError(str(exc)) from None
+
+
+def band_label(band_limit: float | None) -> str:
+    """' band50' in log tags and summaries; empty for ordinary convs."""
+    return "" if band_limit is None else f" {band_tag(band_limit)}"
 
 
 def finished_result(cfg: RunConfig) -> dict[str, Any] | None:
@@ -515,6 +546,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     add_run_options(p)
     p.add_argument("--teacher", default=None,
                    help="f=1 checkpoint to distil from (runs whose recipe distils; default: OUTDIR/../fold1/best.pth)")
+    p.add_argument("--band-limit", type=float, default=None, metavar="CR",
+                   help="train the band-limited CNN discarding CR%% of each conv's spectrum (0 = all kept, "
+                        "in the Fourier domain); default: ordinary convs")
     return p
 
 
@@ -550,6 +584,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="--efficientnet images: 'released' = int(W/1.15) rows x int(H/1.15) columns, as the "
                         "released train.py resized them (rows and columns swapped); 'aspect' = "
                         "int(H/1.15) x int(W/1.15)")
+    p.add_argument("--band-algorithm", choices=["fft", "dft", "auto"], default="auto",
+                   help="algorithm of band-limited convs: fft (rfft2), dft (truncated DFT as matrix "
+                        "products) or auto (dft)")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -560,6 +597,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                      cuda_graph=args.cuda_graph, amp=args.amp, scale_curriculum=args.scale_curriculum,
                      continue_from_file=args.continue_from_file, progress=args.progress,
                      efficientnet=args.efficientnet, effnet_resize=args.effnet_resize,
+                     band_limit=args.band_limit, band_algorithm=args.band_algorithm,
                      teacher=args.teacher or str(Path(args.outdir).parent / "fold1" / "best.pth"))
 
 
@@ -568,9 +606,10 @@ def config_argv(cfg: RunConfig) -> list[str]:
     starts each run as ``python3 fold_trainer.py <these>``, so both paths train the same run."""
     argv = [cfg.task, str(cfg.fold), cfg.outdir, "--device", cfg.device, "--channel-align", str(cfg.channel_align),
             "--seed", str(cfg.seed), "--eval-orders", str(cfg.eval_orders), "--amp", cfg.amp,
-            "--effnet-resize", cfg.effnet_resize]
+            "--effnet-resize", cfg.effnet_resize, "--band-algorithm", cfg.band_algorithm]
     optional = {"--epochs": cfg.epochs, "--batch-size": cfg.batch_size, "--data-root": cfg.data_root,
-                "--teacher": cfg.teacher, "--continue_from_file": cfg.continue_from_file}
+                "--teacher": cfg.teacher, "--continue_from_file": cfg.continue_from_file,
+                "--band-limit": cfg.band_limit}
     argv += [a for flag, v in optional.items() if v is not None for a in (flag, str(v))]
     switches = {"--no-cuda-graph": not cfg.cuda_graph, "--no-scale-curriculum": not cfg.scale_curriculum,
                 "--no-progress": not cfg.progress, "--efficientnet": cfg.efficientnet}
@@ -595,6 +634,8 @@ def sigterm_as_ctrl_c() -> None:
 def main(args: argparse.Namespace) -> None:
     if args.epochs is not None and args.epochs < 1 or args.batch_size is not None and args.batch_size < 1:
         raise TrainError("--epochs and --batch-size must be >= 1")
+    if args.band_limit is not None:
+        check_band_limit(args.band_limit, args.band_algorithm)
     print(train_one(config_from_args(args)), flush=True)
 
 

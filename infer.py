@@ -29,6 +29,12 @@ Examples::
     python3 infer.py noscope_coral 4 --do_fold --batch-images 1024 --end-to-end
     python3 infer.py noscope_coral 4 --do_fold --device cpu --trt 0 --fp16 0 \\
         --batch_size 4 --num_warmup 1 --num_iteration 3 --trials 1       # CPU smoke test
+    python3 infer.py noscope_coral 1 --band-limit 50 --backend cudagraph   # band-limited CNN
+
+``--band-limit CR`` benchmarks the band-limited CNN (Dziedzic et al., ICML 2019;
+models/bandlimit.py): every conv larger than 1x1 runs in the Fourier domain and discards CR% of
+its spectrum (0 = all kept); ``--band-algorithm`` fft (rfft2/irfft2) or dft (truncated DFT as
+dense matrix products; auto picks it). Its FLOPs are those its convs execute (ai.py --band-limit).
 
 Backends (``--backend``):
   eager      plain PyTorch (cuDNN, cudnn.benchmark on)
@@ -111,6 +117,12 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="also time uint8 host frames -> GPU -> normalise -> fold -> forward -> unfold -> argmax")
     p.add_argument("--json", action="store_true", help="print one JSON result row instead of text")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and random input (default 0)")
+    p.add_argument("--band-limit", "--band_limit", dest="band_limit", type=float, default=None,
+                   metavar="CR", help="benchmark the band-limited CNN discarding CR%% of each "
+                                      "conv's spectrum (default: ordinary convs)")
+    p.add_argument("--band-algorithm", "--band_algorithm", dest="band_algorithm",
+                   choices=["fft", "dft", "auto"], default="auto",
+                   help="algorithm of the band-limited convs (default auto: dft)")
     return p
 
 
@@ -157,7 +169,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         num_warmup=args.num_warmup, num_iteration=args.num_iteration, trials=args.trials,
         backend=resolve_backend(args), precision=resolve_precision(args),
         channels_last=args.channels_last, channel_align=args.channel_align, pad_input=args.pad_input,
-        device=args.device, end_to_end=args.end_to_end, seed=args.seed, compound=compound)
+        device=args.device, end_to_end=args.end_to_end, seed=args.seed, compound=compound,
+        band_limit=args.band_limit, band_algorithm=args.band_algorithm)
 
 
 def main(args: argparse.Namespace) -> dict:

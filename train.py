@@ -10,11 +10,17 @@ Examples::
     python3 train.py runs/paper                                  # again: resumes, skips finished runs
     python3 train.py runs/paper --jobs 4 --devices cuda:0 cuda:1 # 4 runs at once, two per GPU
     python3 train.py runs/effnet --efficientnet                  # the EfficientNet-style baselines (Table 5)
+    python3 train.py runs/band --tasks noscope-coral --folds 1 4 --band-limit none 0 25 50 75
 
 Layout: ``SAVEDIR/<task>/fold<f>/`` (``SAVEDIR/<task>/efficientnet/``) holds ``current.pth``, ``best.pth``, ``stats.csv``,
 ``<metric>.txt``, ``config.json`` (resolved settings, git commit, versions, device) and,
 once finished, ``done.json``. ``SAVEDIR/results.csv`` has one row per finished run and is
 rewritten (atomically) after each run, so it never holds duplicates.
+
+``--band-limit CR...`` trains band-limited CNNs (``models/bandlimit.py``: each conv larger than
+1x1 discards CR% of its spectrum, forward and backward; ``none`` = ordinary convs), every task x
+fold x CR, each in its own folder ``SAVEDIR/<task>/fold<f>-band<CR>/`` and results row (columns
+``band_limit``, ``kept_fraction``).
 
 Folded runs of a task whose recipe distils (CIFAR-10) need the f=1 model as teacher:
 the released teacher ``model_files/cifar10/resnet18/model.t7`` when present, else
@@ -43,13 +49,14 @@ from pathlib import Path
 from typing import Any
 
 from config.tasks import REPO_ROOT, check_fold, get_task, task_names
-from fold_trainer import (USER_ERRORS, RunConfig, TrainError, add_run_options, config_argv, finished_result,
-                          sigterm_as_ctrl_c, train_one)
+from fold_trainer import (USER_ERRORS, RunConfig, TrainError, add_run_options, band_label, check_band_limit,
+                          config_argv, finished_result, sigterm_as_ctrl_c, train_one)
+from models.bandlimit import band_tag
 from util.io import atomic_write_text
 from util.run_pool import Job, Outcome, run_pool
 
 RESULT_FIELDS = ["task", "fold", "scaling", "best_val_top1", "test_top1", "test_top5", "best_epoch", "epochs",
-                 "wall_seconds", "device", "order_agreement"]
+                 "wall_seconds", "device", "order_agreement", "band_limit", "kept_fraction"]
 TEACHER_FILES = REPO_ROOT / "model_files"
 TEACHER_NAMES = ("model.t7", "best.pth")  # the released code's teacher file, then ours
 # --quick: a small smoke run of the whole training path on a CPU.
@@ -57,9 +64,12 @@ QUICK = {"tasks": ["lol/goldnumber-fraction", "noscope-coral"], "folds": [1, 2],
          "game_scale": 0.02, "noscope_frames": 2400}
 
 
-def run_dir(savedir: Path, task: str, fold: int, efficientnet: bool = False) -> Path:
-    """A run's folder: ``SAVEDIR/<task>/fold<f>``, or ``SAVEDIR/<task>/efficientnet``."""
-    return savedir / task / ("efficientnet" if efficientnet else f"fold{fold}")
+def run_dir(savedir: Path, task: str, fold: int, efficientnet: bool = False,
+            band_limit: float | None = None) -> Path:
+    """A run's folder: ``SAVEDIR/<task>/fold<f>``, or ``SAVEDIR/<task>/efficientnet``, with
+    ``-band<CR>`` appended for a band-limited CNN."""
+    name = "efficientnet" if efficientnet else f"fold{fold}"
+    return savedir / task / (name + ("" if band_limit is None else f"-{band_tag(band_limit)}"))
 
 
 def teacher_path(savedir: Path, task: str) -> Path:
@@ -82,15 +92,21 @@ def distils_from_this_savedir(savedir: Path, task: str, fold: int) -> bool:
     return distils(task, fold) and teacher_path(savedir, task) == run_dir(savedir, task, 1) / "best.pth"
 
 
-def plan_runs(tasks: list[str], folds: list[int], savedir: Path) -> list[tuple[str, int]]:
-    """(task, fold) in training order: fold 1 first whenever a folded run distils from it."""
-    runs = []
+Run = tuple[str, int, float | None]  # (task, fold, band limit or None)
+
+
+def plan_runs(tasks: list[str], folds: list[int], savedir: Path,
+              band_limits: tuple[float | None, ...] | list[float | None] = (None,)) -> list[Run]:
+    """(task, fold, band limit) in training order: the ordinary fold-1 run first whenever a
+    folded run distils from it (band-limited runs distil from it too)."""
+    runs: list[Run] = []
+    bands = list(dict.fromkeys(band_limits))
     for task in tasks:
         need_teacher = any(distils(task, f) for f in folds)
-        task_folds = sorted(set(folds))
-        if need_teacher and 1 not in task_folds and not teacher_path(savedir, task).exists():
-            task_folds = [1] + task_folds
-        runs += [(task, f) for f in task_folds]
+        task_runs = [(task, f, b) for f in sorted(set(folds)) for b in bands]
+        if need_teacher and (task, 1, None) not in task_runs and not teacher_path(savedir, task).exists():
+            task_runs = [(task, 1, None)] + task_runs
+        runs += task_runs
     return runs
 
 
@@ -156,7 +172,8 @@ def collect_results(savedir: Path) -> list[dict[str, Any]]:
         rows.append(json.loads(done.read_text())["result"])
     for r in rows:
         r.setdefault("scaling", "fold")  # rows written before EfficientNet runs existed
-    rows.sort(key=lambda r: (r["task"], r["scaling"] != "fold", r["fold"]))
+    rows.sort(key=lambda r: (r["task"], r["scaling"] != "fold", r["fold"],
+                             -1 if r.get("band_limit") is None else r["band_limit"]))
     return rows
 
 
@@ -175,7 +192,7 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     by_task: dict[str, dict[str, dict]] = {}
     for r in rows:
         col = "EfficientNet" if r.get("scaling") == "efficientnet" else f"f={int(r['fold'])}"
-        by_task.setdefault(r["task"], {})[col] = r
+        by_task.setdefault(r["task"] + band_label(r.get("band_limit")), {})[col] = r
     cols = sorted({c for t in by_task.values() for c in t}, key=lambda c: (c == "EfficientNet", c))
     head = f"{'task':32s}" + "".join(f"{c:>16s}" for c in cols)
     lines = [head, "-" * len(head)]
@@ -194,28 +211,35 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run_config(args: argparse.Namespace, savedir: Path, task: str, fold: int, device: str) -> RunConfig:
+def run_config(args: argparse.Namespace, savedir: Path, task: str, fold: int, device: str,
+               band_limit: float | None = None) -> RunConfig:
     """One run's settings, the same whether it trains in this process or in a child."""
-    return RunConfig(task=task, fold=fold, outdir=str(run_dir(savedir, task, fold, args.efficientnet)),
+    outdir = run_dir(savedir, task, fold, args.efficientnet, band_limit)
+    return RunConfig(task=task, fold=fold, outdir=str(outdir),
                      epochs=args.epochs,
                      batch_size=args.batch_size, device=device, channel_align=args.channel_align,
                      seed=args.seed, data_root=args.data_root, teacher=str(teacher_path(savedir, task)),
                      continue_from_file=args.continue_from_file, eval_orders=args.eval_orders,
                      cuda_graph=args.cuda_graph, amp=args.amp, scale_curriculum=args.scale_curriculum,
                      progress=args.progress, efficientnet=args.efficientnet,
-                     effnet_resize=args.effnet_resize)
+                     effnet_resize=args.effnet_resize, band_limit=band_limit,
+                     band_algorithm=args.band_algorithm)
 
 
-def train_in_process(runs: list[tuple[str, int]], args: argparse.Namespace, savedir: Path, device: str) -> list[str]:
+def run_name(task: str, fold: int, band_limit: float | None) -> str:
+    return f"{task} f={fold}{band_label(band_limit)}"
+
+
+def train_in_process(runs: list[Run], args: argparse.Namespace, savedir: Path, device: str) -> list[str]:
     """--jobs 1: the runs one after another in this process; returns the failures."""
     failures: list[str] = []
-    for task, fold in runs:
+    for task, fold, band in runs:
         try:
             ensure_data(task, args)
-            train_one(run_config(args, savedir, task, fold, device))
+            train_one(run_config(args, savedir, task, fold, device, band))
         except USER_ERRORS as exc:
-            failures.append(f"{task} f={fold}: {exc}")
-            print(f"error: {task} f={fold}: {exc}", file=sys.stderr, flush=True)
+            failures.append(f"{run_name(task, fold, band)}: {exc}")
+            print(f"error: {run_name(task, fold, band)}: {exc}", file=sys.stderr, flush=True)
         write_results(savedir)
     return failures
 
@@ -225,51 +249,63 @@ def last_line(path: Path) -> str:
     return lines[-1] if lines else f"no output in {path}"
 
 
-def train_parallel(runs: list[tuple[str, int]], args: argparse.Namespace, savedir: Path,
+def train_parallel(runs: list[Run], args: argparse.Namespace, savedir: Path,
                    devices: list[str]) -> list[str]:
     """--jobs N: every unfinished run as its own ``fold_trainer.py`` process, N at a time;
     returns the failures. Data is made here first, so no two processes generate the same set."""
     failures: list[str] = []
     no_data: dict[str, str] = {}
-    for task in dict.fromkeys(t for t, _ in runs):
+    for task in dict.fromkeys(t for t, _, _ in runs):
         try:
             ensure_data(task, args)
         except USER_ERRORS as exc:
             no_data[task] = str(exc)
     jobs = []
-    for task, fold in runs:
+    for task, fold, band in runs:
         if task in no_data:
-            failures.append(f"{task} f={fold}: {no_data[task]}")
-            print(f"error: {task} f={fold}: {no_data[task]}", file=sys.stderr, flush=True)
-        elif finished_result(run_config(args, savedir, task, fold, devices[0])) is None:
-            jobs.append(Job((task, fold), (task, 1) if distils_from_this_savedir(savedir, task, fold) else None))
+            failures.append(f"{run_name(task, fold, band)}: {no_data[task]}")
+            print(f"error: {run_name(task, fold, band)}: {no_data[task]}", file=sys.stderr, flush=True)
+        elif finished_result(run_config(args, savedir, task, fold, devices[0], band)) is None:
+            teacher = (task, 1, None) if distils_from_this_savedir(savedir, task, fold) else None
+            jobs.append(Job((task, fold, band), teacher))
 
     def launch(job: Job, device: str) -> subprocess.Popen:
-        task, fold = job.key
-        cfg = run_config(args, savedir, task, fold, device)
+        task, fold, band = job.key
+        cfg = run_config(args, savedir, task, fold, device, band)
         cfg.progress = False  # no bars in a log file; the per-epoch lines stay
-        log = run_dir(savedir, task, fold, args.efficientnet) / "train.log"
+        log = run_dir(savedir, task, fold, args.efficientnet, band) / "train.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        print(f"[start] {task} f={fold} on {device} (log: {log})", flush=True)
+        print(f"[start] {run_name(task, fold, band)} on {device} (log: {log})", flush=True)
         with open(log, "a") as fh:  # append: a resumed run keeps its earlier log
             return subprocess.Popen([sys.executable, str(REPO_ROOT / "fold_trainer.py"), *config_argv(cfg)],
                                     cwd=REPO_ROOT, stdout=fh, stderr=subprocess.STDOUT,
                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     def ended(out: Outcome) -> None:
-        task, fold = out.key
-        result = finished_result(run_config(args, savedir, task, fold, out.device or devices[0]))
+        task, fold, band = out.key
+        result = finished_result(run_config(args, savedir, task, fold, out.device or devices[0], band))
+        name = run_name(task, fold, band)
         if out.ok and result is not None:
-            print(f"[done] {task} f={fold}: test top-1 {result['test_top1']:.2f}% in {out.seconds:.0f} s", flush=True)
+            print(f"[done] {name}: test top-1 {result['test_top1']:.2f}% in {out.seconds:.0f} s", flush=True)
         else:
             why = ("teacher run failed" if out.blocked else out.error
-                   or last_line(run_dir(savedir, task, fold, args.efficientnet) / "train.log"))
-            failures.append(f"{task} f={fold}: {why}")
-            print(f"[fail] {task} f={fold}: {why}", flush=True)
+                   or last_line(run_dir(savedir, task, fold, args.efficientnet, band) / "train.log"))
+            failures.append(f"{name}: {why}")
+            print(f"[fail] {name}: {why}", flush=True)
         write_results(savedir)
 
     run_pool(jobs, launch, devices, args.jobs, on_end=ended)
     return failures
+
+
+def band_value(text: str) -> float | None:
+    """A --band-limit value: 'none' (ordinary convs) or a percentage."""
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage or 'none'") from None
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -289,6 +325,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="runs at once, each in its own process logging to <run folder>/train.log "
                         "(default 1: one after another in this process); e.g. --jobs 4 --devices cuda:0 cuda:1 "
                         "trains two runs on each GPU. On one GPU, only useful under NVIDIA MPS (see above)")
+    p.add_argument("--band-limit", nargs="+", type=band_value, default=[None], metavar="CR",
+                   help="band-limited CNNs discarding CR%% of each conv's spectrum, one run per value "
+                        "and task x fold; 'none' = ordinary convs (default: none)")
     p.add_argument("--devices", nargs="+", default=None, metavar="D",
                    help="devices of the --jobs slots, assigned round-robin (default: the --device value)")
     p.add_argument("--checkpoint_cycle", type=int, default=1, metavar="N",
@@ -319,6 +358,9 @@ def main(args: argparse.Namespace) -> int:
         raise TrainError(f"--jobs must be >= 1 (got {args.jobs})")
     if args.checkpoint_cycle < 1:
         raise TrainError(f"--checkpoint_cycle must be >= 1 (got {args.checkpoint_cycle})")
+    for band in args.band_limit:
+        if band is not None:
+            check_band_limit(band, args.band_algorithm)
     devices = args.devices or [args.device]
     if args.jobs == 1 and len(devices) > 1:
         raise TrainError("--devices with several devices needs --jobs 2 or more")
@@ -327,10 +369,11 @@ def main(args: argparse.Namespace) -> int:
             for t in tasks:
                 if not get_task(t).efficientnet_baseline:
                     raise TrainError(f"{t} has no EfficientNet-style baseline (game tasks only)")
-        runs = [(t, 1) for t in tasks if get_task(t).efficientnet_baseline]
+        runs = [(t, 1, b) for t in tasks if get_task(t).efficientnet_baseline
+                for b in dict.fromkeys(args.band_limit)]
     else:
-        runs = plan_runs(tasks, args.folds, savedir)
-    print(f"{len(runs)} runs: " + ", ".join(f"{t} f={f}" for t, f in runs), flush=True)
+        runs = plan_runs(tasks, args.folds, savedir, args.band_limit)
+    print(f"{len(runs)} runs: " + ", ".join(run_name(*r) for r in runs), flush=True)
     if args.jobs == 1:
         failures = train_in_process(runs, args, savedir, devices[0])
     else:

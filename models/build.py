@@ -10,6 +10,7 @@ from typing import Callable
 
 from config.tasks import Task, TaskError, check_fold, get_task
 
+from .bandlimit import BandLimitError, band_limit_model
 from .game_cnn import CompoundScaling, GameCNN, efficientnet_game_cnn
 from .layers import FoldableNet
 from .noscope_cnn import NoScopeCNN
@@ -29,7 +30,9 @@ SCALINGS = ("fold", "widen", "efficientnet")
 
 def build_model(task: str | Task, fold: int = 1, *, scaling: str = "fold",
                 channel_align: int = 1, pad_input: bool = False,
-                compound: CompoundScaling = CompoundScaling()) -> FoldableNet:
+                compound: CompoundScaling = CompoundScaling(),
+                band_limit: float | None = None, band_algorithm: str = "auto",
+                band_energy: float | None = None) -> FoldableNet:
     """Build ``task``'s CNN with fold factor ``fold`` (1 = the original CNN).
 
     scaling: ``"fold"`` (FoldedCNN), ``"widen"`` (every internal width x sqrt(``fold``) but
@@ -38,6 +41,12 @@ def build_model(task: str | Task, fold: int = 1, *, scaling: str = "fold",
     channel_align: round every internal width up to a multiple of this (1 = paper widths).
     pad_input: also zero-pad the ``f * C`` input channels up to a multiple of
         ``channel_align`` (the model pads inputs that arrive unpadded).
+    band_limit: a band-limited CNN (``models/bandlimit.py``): every conv with a kernel larger
+        than 1 x 1 discards this percentage of its spectrum (0 = full spectrum, computed in
+        the Fourier domain); None (default) = ordinary convolutions.
+    band_algorithm: ``"fft"``, ``"dft"`` or ``"auto"`` (by device), for band-limited convs.
+    band_energy: instead of ``band_limit``, keep the smallest band holding this percentage of
+        each input batch's spectral energy.
     """
     task = get_task(task)
     check_fold(fold)
@@ -45,6 +54,19 @@ def build_model(task: str | Task, fold: int = 1, *, scaling: str = "fold",
         raise TaskError(f"bad channel_align {channel_align!r}: use an integer >= 1 (1 = paper widths)")
     if task.arch not in ARCHITECTURES:
         raise TaskError(f"{task.name}: unknown arch {task.arch!r}; valid: {', '.join(ARCHITECTURES)}")
+    model = _build(task, fold, scaling, channel_align, pad_input, compound)
+    model.band_limit, model.band_energy = band_limit, band_energy
+    if band_limit is not None or band_energy is not None:
+        try:
+            band_limit_model(model, compress_rate=band_limit, preserve_energy=band_energy,
+                             algorithm=band_algorithm)
+        except BandLimitError as exc:
+            raise TaskError(str(exc)) from None
+    return model
+
+
+def _build(task: Task, fold: int, scaling: str, channel_align: int, pad_input: bool,
+           compound: CompoundScaling) -> FoldableNet:
     common = dict(image_channels=task.in_channels, channel_align=channel_align, pad_input=pad_input)
     arch = ARCHITECTURES[task.arch]
     if scaling == "fold":

@@ -10,13 +10,20 @@ A linear layer is the 1x1 case. Activations, pooling and BatchNorm are taken as 
 the preceding layer and count nothing. Bias adds are not counted in FLOPs (as in the paper's
 formula and its worked example); ``bias_flops`` keeps them (one per output element), which the
 released ``ai.py`` added (``arithmetic_intensity(..., count_bias=True)``).
+
+A band-limited conv (``models/bandlimit.py``) counts the FLOPs and bytes its algorithm
+really executes (``bandlimited_cost``), and keeps the direct convolution's FLOPs beside them
+in ``direct_flops``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .bandlimit import BandLimitedConv2d
 
 
 @dataclass(frozen=True)
@@ -27,9 +34,16 @@ class LayerCost:
     weight_elems: int
     out_elems: int
     bias_flops: int = 0
+    # band-limited convs: elements of the intermediate spectra read and written, their size
+    # (None = the activations' ``bytes_per_elt``), and the direct conv's FLOPs for comparison
+    spectral_elems: int = 0
+    spectral_bytes_per_elt: int | None = None
+    direct_flops: int | None = None
 
     def bytes(self, bytes_per_elt: int) -> int:
-        return bytes_per_elt * (self.in_elems + self.weight_elems + self.out_elems)
+        spectral = self.spectral_bytes_per_elt or bytes_per_elt
+        return (bytes_per_elt * (self.in_elems + self.weight_elems + self.out_elems)
+                + spectral * self.spectral_elems)
 
 
 def conv_cost(n: int, cin: int, hin: int, win: int, cout: int, hout: int, wout: int,
@@ -40,12 +54,67 @@ def conv_cost(n: int, cin: int, hin: int, win: int, cout: int, hout: int, wout: 
                      cout * (cin // groups) * kh * kw, out, out if bias else 0)
 
 
+def fft_flops(maps: int, lh: int, lw: int) -> int:
+    """FLOPs of ``maps`` real 2-D FFTs of ``lh x lw`` points: 2.5 M log2 M each (half the
+    classic 5 M log2 M of a complex FFT; the usual count for real input)."""
+    m = lh * lw
+    return int(round(maps * 2.5 * m * math.log2(m))) if m > 1 else 0
+
+
+def bandlimited_cost(layer: BandLimitedConv2d, n: int, hin: int, win: int, hout: int, wout: int,
+                     name: str = "conv", device_type: str = "cuda") -> LayerCost:
+    """What one band-limited conv executes for a batch of ``n`` (``layer``'s band at this input
+    size and its algorithm as resolved on ``device_type``), stage by stage.
+
+    fft: rfft2 of the padded input (N*Ci maps) and of the filter (Co*Ci maps), the band cut
+    out of both, 8 FLOPs per complex multiply-add over the kept band (N*Co*Ci*r*c), the
+    zero-filled half spectrum and irfft2 (N*Co maps); spectra are fp32 complex (2 x 4 bytes)
+    even for fp16 activations. dft: the real matrix products of ``models.bandlimit.dft_conv``
+    (input columns, input rows, the filter's spectrum, the channel mix as one batched matmul,
+    output rows, output columns) and the permutes between them, in the activation dtype.
+    """
+    band = layer.band_for(hin, win)
+    (lh, lw), r, c, half = band.size, band.rows, band.cols, band.half_cols
+    cin, cout = layer.in_channels, layer.out_channels
+    kh, kw = layer.kernel_size
+    direct = 2 * n * hout * wout * cout * cin * kh * kw
+    inputs, weights, outputs = n * cin * hin * win, cout * cin * kh * kw, n * cout * hout * wout
+    bias_flops = outputs if layer.bias is not None else 0
+    rc = r * c
+    if layer.resolved_algorithm(device_type) == "fft":
+        flops = fft_flops(n * cin, lh, lw) + fft_flops(cout * cin, lh, lw) \
+            + fft_flops(n * cout, lh, lw) + 8 * n * cout * cin * rc
+        full = 2 * lh * half
+        spectral = (n * cin * lh * lw                           # padded fp32 input
+                    + (n * cin + cout * cin) * (full + 2 * 2 * rc)  # spectra written, band cut
+                    + (n * cin + cout * cin + n * cout) * 2 * rc     # mix reads and writes
+                    + n * cout * (full + full)                       # zero-filled, read by irfft2
+                    + n * cout * lh * lw)                            # irfft2 output
+        return LayerCost(name, flops, inputs, weights, outputs, bias_flops, spectral_elems=spectral,
+                         spectral_bytes_per_elt=8, direct_flops=direct)
+    flops = (2 * n * cin * hin * win * 2 * c            # x @ x_cols
+             + 2 * n * cin * 2 * r * 2 * hin * c         # x_rows @ .
+             + 2 * rc * 4 * kh * kw * cin * cout        # filter spectrum
+             + 2 * rc * n * 2 * cin * 2 * cout          # channel mix
+             + 2 * n * cout * 2 * hout * 2 * r * c      # inv_rows @ .
+             + 2 * n * cout * hout * 2 * c * wout)      # . @ inv_cols
+    spectral = (n * cin * hin * 2 * c * 2               # column transform written, read
+                + n * cin * 2 * rc * 3                  # band written, permuted (read + write)
+                + rc * 4 * cin * cout * 3               # filter blocks written, transposed
+                + rc * 4 * cin * cout                   # ... read by the mix
+                + n * cout * 2 * rc * 3                 # mix output written, permuted
+                + n * cout * 2 * hout * c * 2)          # row inverse written, read
+    return LayerCost(name, flops, inputs, weights, outputs, bias_flops, spectral_elems=spectral,
+                     direct_flops=direct)
+
+
 def linear_cost(n: int, fin: int, fout: int, name: str = "linear", bias: bool = False) -> LayerCost:
     return LayerCost(name, 2 * n * fin * fout, n * fin, fin * fout, n * fout, n * fout if bias else 0)
 
 
 def layer_costs(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> list[LayerCost]:
-    """Costs of every Conv2d and Linear of ``model`` for a batch of ``batch`` inputs.
+    """Costs of every Conv2d, band-limited conv and Linear of ``model`` for a batch of
+    ``batch`` inputs.
 
     Shapes come from one dry run with batch 1 on the model's device (costs scale linearly in
     N); a model built under ``torch.device("meta")`` gives them without computing anything.
@@ -54,7 +123,10 @@ def layer_costs(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> l
 
     def hook(mod: nn.Module, args: tuple, out: torch.Tensor, name: str) -> None:
         x = args[0]
-        if isinstance(mod, nn.Conv2d):
+        if isinstance(mod, BandLimitedConv2d):
+            costs.append(bandlimited_cost(mod, batch, x.shape[2], x.shape[3], out.shape[2],
+                                          out.shape[3], name))
+        elif isinstance(mod, nn.Conv2d):
             costs.append(conv_cost(batch, x.shape[1], x.shape[2], x.shape[3], out.shape[1],
                                    out.shape[2], out.shape[3], *mod.kernel_size, mod.groups, name,
                                    mod.bias is not None))
@@ -63,7 +135,8 @@ def layer_costs(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> l
                                      mod.bias is not None))
 
     handles = [m.register_forward_hook(lambda mod, a, o, n=name: hook(mod, a, o, n))
-               for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+               for name, m in model.named_modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear, BandLimitedConv2d))]
     try:
         was_training = model.training
         model.eval()

@@ -26,6 +26,11 @@ says which. Utilization = FLOPs/sec / the GPU's measured peak (``util.peak``); N
 ``roofline_fraction`` = images/sec / the images/sec of the same model with every layer at the
 roofline of the measured peak and bandwidth (``models/costs.py``): how far the kernels are
 from what the hardware allows, which utilization alone hides for memory-bound layers.
+
+``band_limit`` benchmarks the band-limited CNN (``models/bandlimit.py``) that discards that
+percentage of each conv's spectrum; its FLOPs are those its FFT or DFT convolutions execute
+(``models/costs.py``, ``flops_source`` "layer_costs"), with the direct convolutions' FLOPs
+beside them (``direct_flops_per_image``) and the share of spectrum kept (``kept_fraction``).
 """
 from __future__ import annotations
 
@@ -42,7 +47,8 @@ except ImportError:  # progress bars are optional on a bare GPU box
         return iterable
 
 from config.tasks import BenchEntry, TaskError, check_fold, get_bench_entry
-from models import CompoundScaling, build_model, fold_images, model_input_shape, unfold_logits
+from models import CompoundScaling, build_model, fold_images, kept_fraction, model_input_shape, unfold_logits
+from models.bandlimit import BandLimitError, band_layers, check_band_settings
 from models.costs import layer_costs, roofline_seconds
 from util.bench_backends import BenchError, Prepared, auto_candidates, check_backend, prepare
 from util.flops import flops_from_tput, load_model_map, thop_flops
@@ -79,6 +85,8 @@ class BenchConfig:
     seed: int = 0
     # EfficientNet entries: the multipliers of the compound scaling (steps = FOLD - 1)
     compound: CompoundScaling = CompoundScaling()
+    band_limit: float | None = None   # None: ordinary convs; else % of each spectrum discarded
+    band_algorithm: str = "auto"      # fft, dft or auto (models/bandlimit.py)
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,11 @@ def check_config(cfg: BenchConfig) -> tuple[Target, torch.device]:
             raise BenchError(f"--{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.num_warmup < 0:
         raise BenchError(f"--num_warmup must be >= 0, got {cfg.num_warmup}")
+    if cfg.band_limit is not None:
+        try:
+            check_band_settings(cfg.band_limit, None, cfg.band_algorithm)
+        except BandLimitError as exc:
+            raise BenchError(str(exc)) from None
     if cfg.batch_size < target.images_per_input:
         raise BenchError(f"a batch of {cfg.batch_size} images is smaller than the fold "
                          f"{target.images_per_input}")
@@ -226,8 +239,19 @@ def _prepare(backend: str, module: nn.Module, example: torch.Tensor, cfg: BenchC
     return prep, None, prep.setup_seconds
 
 
+def band_args(cfg: BenchConfig) -> dict[str, Any]:
+    """``build_model`` arguments of ``cfg``'s band limit (none for ordinary convs)."""
+    return ({} if cfg.band_limit is None else
+            {"band_limit": cfg.band_limit, "band_algorithm": cfg.band_algorithm})
+
+
 def model_flops_per_input(target: Target, model: nn.Module, cfg: BenchConfig) -> tuple[float, str]:
-    """FLOPs of one model input and where the number comes from ("table" or "thop")."""
+    """FLOPs of one model input and where the number comes from ("table", "thop" or
+    "layer_costs"; band-limited models always use the cost model of what they execute)."""
+    if cfg.band_limit is not None:
+        cpu_model = _build(target, cfg)
+        costs = layer_costs(cpu_model, model_input_shape(cpu_model), 1)
+        return float(sum(c.flops for c in costs)), "layer_costs"
     if cfg.channel_align == 1 and target.in_flop_table:
         per_image = flops_from_tput(target.entry, target.fold, 1.0, load_model_map())
         return per_image * target.images_per_input, "table"
@@ -252,11 +276,12 @@ def roofline_images_per_sec(target: Target, cfg: BenchConfig, peak: float | None
     return inputs * target.images_per_input / seconds
 
 
-def _build(target: Target, cfg: BenchConfig) -> nn.Module:
-    """The model of ``target`` as ``cfg`` asks (CPU, float32, freshly initialised)."""
+def _build(target: Target, cfg: BenchConfig, band: bool = True) -> nn.Module:
+    """The model of ``target`` as ``cfg`` asks (CPU, float32, freshly initialised); with
+    ``band=False`` the same network with direct convolutions."""
     return build_model(target.entry.task, target.build_fold, scaling=target.scaling,
                        channel_align=cfg.channel_align, pad_input=cfg.pad_input,
-                       compound=target.compound)
+                       compound=target.compound, **(band_args(cfg) if band else {}))
 
 
 def build_bench_model(cfg: BenchConfig, target: Target, device: torch.device) -> tuple[nn.Module, torch.Tensor]:
@@ -297,6 +322,15 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
                                          inputs * f)
     tput = statistics.median(trials)
     flops = flops_per_input / f * tput
+    band = {"band_limit": cfg.band_limit, "band_algorithm": None, "kept_fraction": None,
+            "direct_flops_per_image": None}
+    if cfg.band_limit is not None:
+        direct_model = _build(target, cfg, band=False)
+        direct = layer_costs(direct_model, model_input_shape(direct_model), 1)
+        band.update(band_algorithm=",".join(sorted({m.resolved_algorithm(device)
+                                                    for m in band_layers(model)})),
+                    kept_fraction=kept_fraction(model),
+                    direct_flops_per_image=sum(c.flops for c in direct) / f)
     peak = peak_flops(dtype, device)
     bandwidth = peak_bandwidth(device)
     roofline = roofline_images_per_sec(target, cfg, peak, bandwidth)
@@ -313,7 +347,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         "end_to_end_trials": e2e,
         "compile_seconds": setup, "end_to_end_compile_seconds": e2e_setup,
         "gpu": device_name(device), "device": device.type, "channels_last": cfg.channels_last,
-        "channel_align": cfg.channel_align, "pad_input": cfg.pad_input,
+        "channel_align": cfg.channel_align, "pad_input": cfg.pad_input, **band,
         "num_warmup": cfg.num_warmup, "num_iteration": cfg.num_iteration,
         "versions": dict(library_versions()), "git_commit": git_hash(), "config": asdict(cfg),
     })
@@ -351,8 +385,11 @@ def describe(row: dict[str, Any]) -> str:
     util = (f", utilization {100 * row['utilization']:.1f}% of measured "
             f"{row['peak_flops_per_sec'] / 1e12:.0f} TFLOP/s" if row["utilization"] is not None else "")
     layout = "channels_last" if row["channels_last"] else "NCHW"
+    band = ("" if row.get("band_limit") is None else
+            f", band-limited {row['band_limit']:g}% discarded ({row['band_algorithm']}, kept "
+            f"{100 * row['kept_fraction']:.1f}% of the spectrum)")
     lines = [
-        f"{row['model']} fold {row['fold']} ({row['mode']}), {row['gpu']}, backend {row['backend']}"
+        f"{row['model']} fold {row['fold']} ({row['mode']}{band}), {row['gpu']}, backend {row['backend']}"
         f" (asked {row['backend_requested']}), {row['precision']}, {layout}, align "
         f"{row['channel_align']}{' +pad input' if row['pad_input'] else ''}, batch "
         f"{row['batch_size']} images ({row['inputs_per_batch']} inputs)",

@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 
 from config.tasks import CONFIG_DIR, BenchEntry, Task, TaskError, bench_entries
-from models import build_model, model_input_shape
+from models import BandLimitedConv2d, build_model, model_input_shape
+from models.costs import bandlimited_cost
 
 MODEL_MAP = CONFIG_DIR / "model_map.json"
 FOLDS = (2, 3, 4)
@@ -43,6 +44,16 @@ def _conv_macs_with_bias(m: torch.nn.Conv2d, x: tuple, y: torch.Tensor) -> None:
     m.total_ops += torch.DoubleTensor([y.numel() * (per_output + (m.bias is not None))])
 
 
+def _count_bandlimited(layer: BandLimitedConv2d, inputs: tuple[torch.Tensor, ...],
+                       output: torch.Tensor) -> None:
+    """thop counter of a band-limited conv: the MACs (FLOPs / 2) its algorithm executes
+    (``models.costs.bandlimited_cost``, bias adds included), not the direct convolution's."""
+    x = inputs[0]
+    cost = bandlimited_cost(layer, x.shape[0], x.shape[2], x.shape[3], output.shape[2],
+                            output.shape[3])
+    layer.total_ops += torch.DoubleTensor([(cost.flops + cost.bias_flops) / 2])
+
+
 def thop_flops(model: torch.nn.Module) -> int:
     """FLOPs of one input through ``model``: 2 x the MACs thop counts (conv bias included)."""
     from thop import profile  # imported here: thop prints on import and patches nothing globally
@@ -50,7 +61,8 @@ def thop_flops(model: torch.nn.Module) -> int:
     with contextlib.redirect_stdout(io.StringIO()):
         x = torch.zeros(1, *model_input_shape(model), device=next(model.parameters()).device)
         macs, _ = profile(model.eval(), inputs=(x,),
-                          custom_ops={torch.nn.Conv2d: _conv_macs_with_bias}, verbose=False)
+                          custom_ops={torch.nn.Conv2d: _conv_macs_with_bias,
+                                      BandLimitedConv2d: _count_bandlimited}, verbose=False)
     return int(round(2 * macs))
 
 
@@ -60,29 +72,32 @@ def _shape_only(task: Task, fold: int, **kwargs) -> torch.nn.Module:
         return build_model(task, fold, **kwargs)
 
 
-def fold_row_flops(task: Task, fold: int, channel_align: int = 1) -> int:
-    """``thop_flops`` of a fold row, as the released table counted it (module docstring)."""
-    model = _shape_only(task, fold, channel_align=channel_align)
+def fold_row_flops(task: Task, fold: int, channel_align: int = 1, **band) -> int:
+    """``thop_flops`` of a fold row, as the released table counted it (module docstring);
+    ``band``: ``band_limit`` / ``band_algorithm`` of ``build_model``."""
+    model = _shape_only(task, fold, channel_align=channel_align, **band)
     flops = thop_flops(model)
     if task.arch in CLASSIFIER_COUNTED_TWICE:
         flops += 2 * model.head.in_features * model.head.out_features
     return flops
 
 
-def entry_flops(entry: BenchEntry, channel_align: int = 1) -> dict[str, int]:
+def entry_flops(entry: BenchEntry, channel_align: int = 1, **band) -> dict[str, int]:
+    """``band``: ``band_limit`` / ``band_algorithm`` of ``build_model`` (band-limited CNNs count
+    the FLOPs of their Fourier-domain convolutions)."""
     if entry.scaling == "efficientnet":
-        return {"og_ops": thop_flops(_shape_only(entry.task, 1, channel_align=channel_align)),
+        return {"og_ops": thop_flops(_shape_only(entry.task, 1, channel_align=channel_align, **band)),
                 "fold2_ops": thop_flops(_shape_only(entry.task, 1, scaling="efficientnet",
-                                                    channel_align=channel_align))}
-    row = {"og_ops": fold_row_flops(entry.task, 1, channel_align)}
+                                                    channel_align=channel_align, **band))}
+    row = {"og_ops": fold_row_flops(entry.task, 1, channel_align, **band)}
     for f in FOLDS:
-        row[f"fold{f}_ops"] = fold_row_flops(entry.task, f, channel_align)
+        row[f"fold{f}_ops"] = fold_row_flops(entry.task, f, channel_align, **band)
     return row
 
 
-def flop_table(channel_align: int = 1) -> dict[str, dict[str, int]]:
-    """The whole table, in the benchmark's model order."""
-    return {e.flop_key: entry_flops(e, channel_align) for e in bench_entries()}
+def flop_table(channel_align: int = 1, **band) -> dict[str, dict[str, int]]:
+    """The whole table, in the benchmark's model order (``band``: as ``entry_flops``)."""
+    return {e.flop_key: entry_flops(e, channel_align, **band) for e in bench_entries()}
 
 
 def load_model_map(path: Path = MODEL_MAP) -> dict[str, dict[str, int]]:

@@ -88,12 +88,33 @@ def paper_inference_setting() -> dict[str, Any]:
 
 def paper_fact(key: str) -> dict[str, Any]:
     """One of the non-task sections: ``efficientnet_baseline``, ``arithmetic_intensity``,
-    ``order_agreement``."""
+    ``order_agreement`` (the band-limited paper's results: ``paper_band_limited``)."""
     data = load_paper_results()
-    if key not in data or key in ("tasks", "source", "_comment"):
-        valid = [k for k in data if k not in ("tasks", "source", "_comment")]
+    other = ("tasks", "source", "_comment", "band_limited")
+    if key not in data or key in other:
+        valid = [k for k in data if k not in other]
         raise TaskError(f"unknown paper fact {key!r}; valid: {', '.join(valid)}")
     return dict(data[key])
+
+
+def paper_band_limited(task_name: str) -> dict[str, Any] | None:
+    """The band-limited CNN paper's result for a task (Dziedzic et al., ICML 2019), or None:
+    ``{"network": ..., "accuracy": {compress rate (float): test top-1 (%)}, "note": ...}``."""
+    task = get_task(task_name)
+    entry = load_paper_results().get("band_limited", {}).get("tasks", {}).get(task.name)
+    if entry is None:
+        return None
+    if entry.get("paper_id") != task.paper_id:
+        raise TaskError(f"{PAPER_RESULTS}: band_limited task {task.name!r} has paper_id "
+                        f"{entry.get('paper_id')!r} but the registry says {task.paper_id!r}")
+    return {"network": entry["network"], "note": entry.get("note", ""),
+            "accuracy": {float(k): float(v) for k, v in entry["accuracy"].items()}}
+
+
+def band_limited_source() -> dict[str, str]:
+    """Citation, recipe and timing remark of the band-limited CNN paper."""
+    entry = load_paper_results().get("band_limited", {})
+    return {k: entry[k] for k in ("citation", "recipe", "timing") if k in entry}
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,9 @@ It reads what ``python3 train.py SAVEDIR`` wrote (``SAVEDIR/results.csv``, per-r
 compares them with the paper's tables (``config/paper_results.json``, Kosaian et al., ICML
 2021). Sections: accuracy per task and fold; training curves (PNG); inference throughput,
 speedup, FLOPs/sec and utilization (medians over trials); arithmetic intensity (``ai.py``);
-the commands and versions that produced the numbers.
+band-limited CNNs against folding (accuracy of ``train.py --band-limit`` runs, and images/s,
+step time and memory from the CSV of ``util/bandlimit_bench.py``); the commands and versions
+that produced the numbers.
 
 Examples::
 
@@ -14,6 +16,7 @@ Examples::
     python3 util/report.py runs --results results.csv         # with the inference benchmark
     python3 util/report.py runs --results results.csv --out report/report.md \\
         --command "./run_inference.sh results.csv"            # note how the CSV was made
+    python3 util/report.py runs --band-results band.csv       # with util/bandlimit_bench.py's CSV
 
 Figures go to a folder beside the report named after it (``runs/report_files/``); the
 report and the folder are replaced atomically. Missing inputs degrade gracefully: without
@@ -41,9 +44,10 @@ from config.tasks import REPO_ROOT, TaskError  # noqa: E402
 from util.io import atomic_write_text  # noqa: E402
 from util.markdown import DASH, fmt, fmt_signed, md_table  # noqa: E402
 from util.paper import paper_accuracy, paper_citation, paper_fact, paper_inference_setting  # noqa: E402
-from util.report_data import (ReportError, known_task, load_inference, load_run_config,  # noqa: E402
-                              load_stats, load_training, summarize_inference)
+from util.report_data import (ReportError, band_or_none, known_task, load_inference,  # noqa: E402
+                              load_run_config, load_stats, load_training, summarize_inference)
 from util.report_inference import ai_section, inference_section  # noqa: E402
+from util.reporting.bandlimit import band_section  # noqa: E402
 
 SHORT_RUN = 0.5  # flag runs that trained fewer than this fraction of the recipe's epochs
 
@@ -162,15 +166,17 @@ def provenance_section(savedir: Path, train: pd.DataFrame, results: Path | None,
     """Exact commands, git hashes, devices and library versions behind every number."""
     rows, cmds = [], {}
     for r in train.itertuples():
-        cfg = load_run_config(savedir, r.task, r.fold)
+        band = band_or_none(r.band_limit)
+        label = f"{r.fold}" + ("" if band is None else f" (band {band:g}%)")
+        cfg = load_run_config(savedir, r.task, r.fold, band)
         if cfg is None:
-            rows.append([f"`{r.task}`", r.fold, DASH, str(r.device), "no config.json"])
+            rows.append([f"`{r.task}`", label, DASH, str(r.device), "no config.json"])
             continue
         cmd = _command(cfg.get("command"))
-        cmds.setdefault(cmd, []).append(f"{r.task} f={r.fold}")
-        rows.append([f"`{r.task}`", r.fold, f"`{str(cfg.get('git', DASH))[:12]}`",
+        cmds.setdefault(cmd, []).append(f"{r.task} f={label}")
+        rows.append([f"`{r.task}`", label, f"`{str(cfg.get('git', DASH))[:12]}`",
                      str(cfg.get("device", r.device)), _versions(cfg)])
-    out = ["## 5. How these numbers were produced", "",
+    out = ["## 6. How these numbers were produced", "",
            "This report:", "", "```", shlex.join(["python3", "util/report.py", *argv]), "```", "",
            f"Repository at `{_git_head()}`; Python {platform.python_version()}, "
            f"pandas {pd.__version__}.", "", "Training runs (from each run's `config.json`):", ""]
@@ -198,6 +204,7 @@ def order_agreement_line(train: pd.DataFrame) -> str:
 def build_report(args: argparse.Namespace, train: pd.DataFrame, fig_dir: Path, rel: str,
                  argv: list[str]) -> str:
     savedir = Path(args.savedir)
+    ordinary = train[train["band_limit"].isna()]  # band-limited runs have their own section
     infer = None
     results = Path(args.results) if args.results else None
     if results is not None and results.is_file():
@@ -212,13 +219,14 @@ def build_report(args: argparse.Namespace, train: pd.DataFrame, fig_dir: Path, r
             f"Paper: {paper_citation()} Its speedups were measured on {setting['gpu']}, "
             f"{setting['backend']} {setting['precision']}, batch {setting['batch_size_images']} "
             "images (`config/paper_results.json`).", "",
-            order_agreement_line(train)]
+            order_agreement_line(ordinary)]
     sections = [
         "\n".join(head),
-        accuracy_section(train),
-        curves_section(savedir, train, fig_dir, rel),
+        accuracy_section(ordinary),
+        curves_section(savedir, ordinary, fig_dir, rel),
         inference_section(infer, results, fig_dir, rel),
         ai_section(),
+        band_section(train, Path(args.band_results) if args.band_results else None),
         provenance_section(savedir, train, results if infer is not None else None,
                            args.command, argv),
     ]
@@ -242,6 +250,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("savedir", help="training output folder (written by `python3 train.py SAVEDIR`)")
     p.add_argument("--results", default=None,
                    help="inference CSV of `./run_inference.sh results.csv` (optional)")
+    p.add_argument("--band-results", default=None,
+                   help="CSV of `util/bandlimit_bench.py` (band-limited CNNs vs originals and "
+                        "folding: images/s, step time, memory; optional)")
     p.add_argument("--out", default=None, help="report path (default SAVEDIR/report.md); figures "
                    "go to a folder beside it named <stem>_files")
     p.add_argument("--command", action="append", default=[],

@@ -3,7 +3,8 @@
 Formats (fixed by the training and benchmark scripts):
 
 * ``SAVEDIR/results.csv``: ``task,fold,best_val_top1,test_top1,test_top5,best_epoch,epochs,
-  wall_seconds,device`` (accuracies in percent, one row per (task, fold));
+  wall_seconds,device`` (accuracies in percent, one row per (task, fold)), optionally
+  ``band_limit,kept_fraction`` (band-limited runs, in ``SAVEDIR/<task>/fold<f>-band<CR>/``);
 * ``SAVEDIR/<task>/fold<f>/stats.csv``: ``epoch,classes,train_loss,train_top1,train_top5,
   val_loss,val_top1,val_top5,test_loss,test_top1,test_top5,seconds`` and
   ``SAVEDIR/<task>/fold<f>/config.json`` (resolved config with versions, git, device, command);
@@ -26,7 +27,7 @@ TRAIN_COLUMNS = ["task", "fold", "best_val_top1", "test_top1", "test_top5", "bes
                  "epochs", "wall_seconds", "device"]
 STATS_COLUMNS = ["epoch", "val_top1"]  # the ones the report needs
 INFER_REQUIRED = ["Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput"]
-INFER_CONFIG = ["Backend", "Precision", "ChannelAlign", "PadInput", "GPU"]  # optional, part of a config key
+INFER_CONFIG = ["Backend", "Precision", "ChannelAlign", "PadInput", "GPU", "BandLimit"]  # optional, part of a config key
 MODES = {"original": "Original", "folded": "Folded", "efficientnet": "EfficientNet"}
 
 
@@ -68,17 +69,26 @@ def load_training(savedir: Path) -> pd.DataFrame:
     if df["fold"].isna().any():
         raise ReportError(f"{path}: the 'fold' column holds non-numbers; it must be written by train.py")
     df["fold"] = df["fold"].astype(int)
+    for col in ("band_limit", "kept_fraction"):  # band-limited runs; absent in older files
+        df[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else float("nan")
     df = df.assign(_key=df["task"].map(task_order)).sort_values(["_key", "fold"], kind="stable")
     return df.drop(columns="_key").reset_index(drop=True)
 
 
-def run_dir(savedir: Path, task: str, fold: int) -> Path:
-    return Path(savedir) / task / f"fold{fold}"
+def run_dir(savedir: Path, task: str, fold: int, band_limit: float | None = None) -> Path:
+    from train import run_dir as train_run_dir  # the one owner of the layout
+
+    return train_run_dir(Path(savedir), task, fold, band_limit=band_limit)
 
 
-def load_stats(savedir: Path, task: str, fold: int) -> pd.DataFrame | None:
+def band_or_none(value: Any) -> float | None:
+    """A results row's band limit: None for ordinary convs (an empty cell)."""
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def load_stats(savedir: Path, task: str, fold: int, band_limit: float | None = None) -> pd.DataFrame | None:
     """Per-epoch stats of one run, or None when absent or without the needed columns."""
-    path = run_dir(savedir, task, fold) / "stats.csv"
+    path = run_dir(savedir, task, fold, band_limit) / "stats.csv"
     if not path.is_file():
         return None
     try:
@@ -90,8 +100,9 @@ def load_stats(savedir: Path, task: str, fold: int) -> pd.DataFrame | None:
     return df
 
 
-def load_run_config(savedir: Path, task: str, fold: int) -> dict[str, Any] | None:
-    path = run_dir(savedir, task, fold) / "config.json"
+def load_run_config(savedir: Path, task: str, fold: int,
+                    band_limit: float | None = None) -> dict[str, Any] | None:
+    path = run_dir(savedir, task, fold, band_limit) / "config.json"
     try:
         data = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
@@ -129,7 +140,7 @@ def load_inference(path: Path) -> pd.DataFrame:
                    "it must be the CSV written by `./run_inference.sh results.csv`")
     for col in INFER_CONFIG:
         df[col] = df[col].fillna("").astype(str).str.strip() if col in df.columns else ""
-    for col in ("ChannelAlign", "PadInput"):
+    for col in ("ChannelAlign", "PadInput", "BandLimit"):
         df[col] = df[col].str.replace(r"\.0$", "", regex=True)
     modes = df["Mode"].astype(str).str.strip().str.lower()
     bad = sorted(set(modes) - set(MODES))
@@ -161,7 +172,7 @@ def summarize_inference(df: pd.DataFrame) -> pd.DataFrame:
                   bandwidth=("Bandwidth", "median"))
              .reset_index())
     agg["peak"] = agg["flops"] / agg["utilization"]  # the measured peak the run divided by
-    ref_keys = ["Model", "Batch Size", "Backend", "Precision", "GPU"]
+    ref_keys = ["Model", "Batch Size", "Backend", "Precision", "GPU", "BandLimit"]
     orig = agg[agg["Mode"] == "Original"]
     exact = {tuple(r[k] for k in ref_keys + ["ChannelAlign", "PadInput"]): r["throughput"]
              for _, r in orig.iterrows()}
@@ -200,6 +211,7 @@ def best_vs_best(summary: pd.DataFrame) -> pd.DataFrame:
     cols = keys + ["Fold", "orig_throughput", "orig_config", "throughput", "config", "speedup",
                    "bound"]
     rows = []
+    summary = summary[summary["BandLimit"] == ""]  # band-limited CNNs: util/reporting/bandlimit.py
     # one measured peak and bandwidth per GPU and precision, from any row that has them
     machine = summary.groupby(["GPU", "Precision"], dropna=False)[["peak", "bandwidth"]].median()
     for key, grp in summary.groupby(keys, sort=False, dropna=False):

@@ -71,23 +71,29 @@ def inference_section(summary: pd.DataFrame | None, results: Path | None, fig_di
         if gpu == "CPU":
             out += ["**Measured on CPU** (the GPU column is CPU or empty): these throughputs say "
                     "nothing about GPU speedups and are not comparable to the paper's.", ""]
-        headers = ["model", "paper", "mode", "f", "trials", "images/s", "speedup", "paper speedup"]
+        has_band = (grp["BandLimit"] != "").any()
+        headers = ["model", "paper", "mode", "f", *(["band limit"] if has_band else []), "trials",
+                   "images/s", "speedup", "paper speedup"]
         if has_flops:
             headers.append("TFLOP/s")
         if has_util:
             headers.append("utilization")
         rows = []
         for _, r in grp.iterrows():
-            row = [f"`{r['Model']}`", _label(r) if r["task"] else DASH, r["Mode"], r["Fold"],
+            band = [f"{r['BandLimit']}%" if r["BandLimit"] else DASH] if has_band else []
+            row = [f"`{r['Model']}`", _label(r) if r["task"] else DASH, r["Mode"], r["Fold"], *band,
                    r["trials"], f"{r['throughput']:,.0f}", fmt(r["speedup"]),
-                   _paper_speedup(r["task"], r["Mode"], r["Fold"])]
+                   _paper_speedup(r["task"], r["Mode"], r["Fold"]) if not r["BandLimit"] else DASH]
             if has_flops:
                 row.append(DASH if pd.isna(r["flops"]) else f"{r['flops'] / 1e12:.3g}")
             if has_util:
                 row.append(DASH if pd.isna(r["utilization"]) else f"{r['utilization']:.3g}")
             rows.append(row)
-        out += [md_table(headers, rows, align="lllrrrrrrr"), ""]
-        folded = grp[(grp["Mode"] == "Folded") & grp["task"].astype(bool)]
+        out += [md_table(headers, rows, align="lllr" + "r" * (len(headers) - 4)), ""]
+        if has_band:
+            out += ["Band-limited rows (`BAND_LIMIT`): speedup over the band-limited original at "
+                    "the same band limit; against the ordinary original see section 5.", ""]
+        folded = grp[(grp["Mode"] == "Folded") & grp["task"].astype(bool) & (grp["BandLimit"] == "")]
         if not folded.empty:
             labels = list(dict.fromkeys(_label(r) for _, r in
                                         folded.sort_values("task", key=lambda s: s.map(task_order))

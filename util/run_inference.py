@@ -10,11 +10,13 @@ its rows; the header is written once). A failing configuration becomes a row wit
     Model,Trial,Batch Size,Mode,Fold,Throughput,FLOPs/sec,TputNorm,FLOPNorm,Backend,...
 
 ``Bandwidth`` is the GPU's measured memory bytes/sec and ``RooflineFraction`` the throughput
-over the layer roofline's (``util/benchmark.py``); both are empty on CPU. A CSV written before
-those columns existed gets them (empty) when a run appends to it.
+over the layer roofline's (``util/benchmark.py``); both are empty on CPU. ``BandLimit``,
+``BandAlgorithm`` and ``KeptFraction`` describe band-limited CNNs (``BAND_LIMIT``, infer.py
+--band-limit) and are empty for ordinary ones. A CSV written before those columns existed
+gets them (empty) when a run appends to it.
 
-TputNorm / FLOPNorm divide by the Original row of the same Model and Trial in this run
-(EfficientNet rows share the Model name of their game CNN, so they are normalised to it).
+TputNorm / FLOPNorm divide by the Original row of the same Model, Trial and band limit in
+this run (EfficientNet rows share the Model name of their game CNN, so they are normalised to it).
 Fold entries run at every FOLDS value; EfficientNet entries only at fold 2 (the original's
 convention). Every setting is an environment variable or a flag (flags win):
 
@@ -23,6 +25,8 @@ convention). Every setting is an environment variable or a flag (flags win):
     BACKEND=auto        eager cudagraph compile triton tensorrt auto (auto: chosen on each model's
                         original, then reused for its folds: one backend per speedup)
     PRECISION=fp16      ALIGN=1  PAD_INPUT=0  CHANNELS_LAST=1  DEVICE=cuda  E2E=0
+    BAND_LIMIT=         band-limited CNNs discarding this % of each conv's spectrum (empty = ordinary)
+    BAND_ALGORITHM=auto fft, dft or auto, for BAND_LIMIT
     TIMEOUT=0           seconds per model worker (0 = none)
     ORIGINAL_NAMES=0    1: the released script's Model names (coral, night, ... for NoScope;
                         game and EfficientNet rows are named alike either way)
@@ -41,6 +45,7 @@ Examples::
         ./run_inference.sh best.csv
     DEVICE=cpu PRECISION=fp32 MODELS=noscope_coral BATCH=16 ITERS=3 WARMUP=1 TRIALS=2 \\
         ./run_inference.sh cpu.csv
+    BAND_LIMIT=50 MODELS=noscope FOLDS="1 4" BACKEND=cudagraph ./run_inference.sh band50.csv
 """
 from __future__ import annotations
 
@@ -66,7 +71,7 @@ from util.io import atomic_write_text  # noqa: E402
 COLUMNS = ["Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput", "FLOPs/sec", "TputNorm",
            "FLOPNorm", "Backend", "BackendRequested", "Precision", "Utilization", "ChannelAlign",
            "PadInput", "ChannelsLast", "E2EThroughput", "CompileSeconds", "Probe", "GPU", "Torch",
-           "Error", "Bandwidth", "RooflineFraction"]
+           "Error", "Bandwidth", "RooflineFraction", "BandLimit", "BandAlgorithm", "KeptFraction"]
 GROUPS = ("all", "game", "noscope", "efficientnet")
 ROW_PREFIX = "RESULT "
 
@@ -86,6 +91,16 @@ def _default_backend(quick: bool) -> str:
     if quick:
         return "cudagraph" if _env("DEVICE", "cuda") == "cuda" else "eager"
     return "auto"
+
+
+def _band_default() -> float | None:
+    """BAND_LIMIT as a number, None when unset or empty; a one-line error otherwise."""
+    value = _env("BAND_LIMIT", "").strip()
+    try:
+        return float(value) if value else None
+    except ValueError:
+        raise BenchError(f"BAND_LIMIT={value!r} is not a number; give a percentage such as 50, "
+                         "or leave it empty for ordinary convs") from None
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -120,6 +135,12 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="cuda or cpu (env DEVICE)")
     p.add_argument("--end-to-end", action=argparse.BooleanOptionalAction, default=_flag("E2E", "0"),
                    help="also time the uint8-frames pipeline (env E2E)")
+    p.add_argument("--band-limit", type=float, default=_band_default(), metavar="CR",
+                   help="band-limited CNNs discarding CR%% of each conv's spectrum (env BAND_LIMIT; "
+                        "default: ordinary convs)")
+    p.add_argument("--band-algorithm", choices=["fft", "dft", "auto"],
+                   default=_env("BAND_ALGORITHM", "auto"),
+                   help="algorithm of the band-limited convs (env BAND_ALGORITHM)")
     p.add_argument("--timeout", type=float, default=float(_env("TIMEOUT", "0")),
                    help="seconds per model worker; 0 = no limit")
     p.add_argument("--original-names", action=argparse.BooleanOptionalAction,
@@ -167,7 +188,8 @@ def worker(args: argparse.Namespace) -> None:
                           num_iteration=args.iters, trials=args.trials, backend=backend,
                           precision=args.precision, channels_last=args.channels_last,
                           channel_align=args.align, pad_input=args.pad_input, device=args.device,
-                          end_to_end=args.end_to_end)
+                          end_to_end=args.end_to_end, band_limit=args.band_limit,
+                          band_algorithm=args.band_algorithm)
         try:
             row = run_benchmark(cfg)
             if args.backend == "auto":
@@ -191,7 +213,7 @@ class CsvSink:
     def __init__(self, path: Path, original_names: bool = False) -> None:
         self.path = path
         self.original_names = original_names
-        self.originals: dict[tuple[str, int], tuple[float, float]] = {}
+        self.originals: dict[tuple[str, int, Any], tuple[float, float]] = {}
         self.failures: list[str] = []
         if path.exists() and path.stat().st_size:
             header = path.read_text().splitlines()[0]
@@ -241,7 +263,9 @@ class CsvSink:
         row.update({"Model": self.name(model), "Batch Size": args.batch, "Mode": mode, "Fold": fold,
                     "BackendRequested": args.backend, "Precision": args.precision,
                     "ChannelAlign": args.align, "PadInput": int(args.pad_input),
-                    "ChannelsLast": int(args.channels_last), "Error": message})
+                    "ChannelsLast": int(args.channels_last), "Error": message,
+                    "BandLimit": _fmt(args.band_limit, "g"),
+                    "BandAlgorithm": args.band_algorithm if args.band_limit is not None else ""})
         self.failures.append(f"{model} fold {fold}: {message}")
         self._append([[row[c] for c in COLUMNS]])
 
@@ -251,9 +275,10 @@ class CsvSink:
         name = self.name(r["model"])
         for i, tput in enumerate(r["trials"], start=1):
             flops = r["flops_per_image"] * tput
+            band = r.get("band_limit")
             if r["mode"] == "Original":
-                self.originals[(name, i)] = (tput, flops)
-            orig = self.originals.get((name, i))
+                self.originals[(name, i, band)] = (tput, flops)
+            orig = self.originals.get((name, i, band))
             probe = r.get("auto_probe") or {}
             rows.append([
                 name, i, r["batch_size"], r["mode"], r["fold"], _fmt(tput, ".2f"),
@@ -265,7 +290,8 @@ class CsvSink:
                 ";".join(f"{k}={v:.0f}" if isinstance(v, float) else f"{k}={v}" for k, v in probe.items()),
                 r["gpu"], r["versions"]["torch"], "", _fmt(r.get("peak_bytes_per_sec"), ".4e"),
                 _fmt(tput / r["roofline_images_per_sec"] if r.get("roofline_images_per_sec")
-                     else None, ".4f")])
+                     else None, ".4f"), _fmt(band, "g"), r.get("band_algorithm") or "",
+                _fmt(r.get("kept_fraction"), ".4f")])
         self._append(rows)
 
 
@@ -277,7 +303,10 @@ def run_model(model: str, args: argparse.Namespace, sink: CsvSink) -> None:
            "--precision", args.precision, "--align", str(args.align), "--device", args.device,
            "--pad-input" if args.pad_input else "--no-pad-input",
            "--channels-last" if args.channels_last else "--no-channels-last",
-           "--end-to-end" if args.end_to_end else "--no-end-to-end"]
+           "--end-to-end" if args.end_to_end else "--no-end-to-end",
+           "--band-algorithm", args.band_algorithm]
+    if args.band_limit is not None:
+        cmd += ["--band-limit", f"{args.band_limit:g}"]
     pending = folds_for(model, args.folds)
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     timer = None
@@ -320,8 +349,15 @@ def main(args: argparse.Namespace) -> list[str]:
     if args.precision not in PRECISIONS:
         raise BenchError(f"unknown precision {args.precision!r}; valid: {', '.join(PRECISIONS)}")
     check_backend(args.backend, resolve_device(args.device))
+    if args.band_limit is not None:
+        from models.bandlimit import BandLimitError, check_band_settings
+        try:
+            check_band_settings(args.band_limit, None, args.band_algorithm)
+        except BandLimitError as exc:
+            raise BenchError(str(exc)) from None
     sink = CsvSink(Path(args.csv), args.original_names)
-    print(f"# {len(models)} models, folds {args.folds}, backend {args.backend}, {args.precision}, "
+    band = "" if args.band_limit is None else f", band limit {args.band_limit:g}% ({args.band_algorithm})"
+    print(f"# {len(models)} models{band}, folds {args.folds}, backend {args.backend}, {args.precision}, "
           f"batch {args.batch}, {args.trials} trials x {args.iters} iterations (warm-up {args.warmup}),"
           f" align {args.align}{' +pad' if args.pad_input else ''} -> {args.csv}", file=sys.stderr)
     print(",".join(COLUMNS))
