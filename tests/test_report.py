@@ -129,7 +129,7 @@ def test_report_full(tmp_path):
     ai = _section(text, "## 4. Arithmetic intensity")
     assert "88–102" in _row(ai, "`game_lol/goldnumber-fraction`")
     assert re.search(r"\| `noscope_coral` \| \d+\.\d \|", ai)
-    prov = _section(text, "## 5. How")
+    prov = _section(text, "## 6. How")
     assert "python3 train.py" in prov and "torch 2.14.1" in prov
     assert "./run_inference.sh results.csv" in prov
     assert not list(save.glob(".report*")), "temporary files left behind"

@@ -232,7 +232,7 @@ def test_fold_trainer_cli_forwards_every_run_setting():
     changed = dict(task="cifar10", fold=2, outdir="/tmp/r/cifar10/fold2", epochs=3, batch_size=8, device="cuda:1",
                    channel_align=8, seed=5, data_root="/d", teacher="/t/best.pth", continue_from_file="/c.pth",
                    eval_orders=2, cuda_graph=False, amp="fp16", scale_curriculum=False, progress=False,
-                   efficientnet=True, effnet_resize="aspect")
+                   efficientnet=True, effnet_resize="aspect", band_limit=37.5, band_algorithm="fft")
     assert set(changed) == {f.name for f in fields(RunConfig)}, "a new RunConfig field needs a CLI option"
     for cfg in (RunConfig(**changed), RunConfig(task="noscope-coral", fold=1, outdir="o", teacher="t")):
         assert config_from_args(get_args_parser().parse_args(config_argv(cfg))) == cfg
@@ -412,3 +412,64 @@ def test_resize_matches_torchvision_on_pil_images():
     want = np.asarray(transforms.Resize((45, 19))(Image.fromarray(img)))  # (H, W, C)
     got = resize_u8(torch.from_numpy(img).permute(2, 0, 1)[None], (45, 19))[0].permute(1, 2, 0).numpy()
     assert got.shape == want.shape and np.abs(got.astype(int) - want.astype(int)).max() <= 1
+def test_reference_run_in_model_files_loads():
+    """model_files/v1-h100 (committed) is a train.py folder whose checkpoints fit build_model."""
+    from fold_trainer import load_checkpoint
+    from models import build_model
+    ref = REPO / "model_files" / "v1-h100"
+    rows = {int(r["fold"]): r for r in read_csv(ref / "results.csv")}
+    assert sorted(rows) == [1, 2, 4]
+    for f, row in rows.items():
+        run = ref / "lol/goldnumber-fraction" / f"fold{f}"
+        done = json.loads((run / "done.json").read_text())["result"]
+        assert float(row["test_top1"]) == done["test_top1"] and int(row["epochs"]) == done["epochs"]
+        assert done["epochs"] == (800 if f == 1 else 1500)  # folded runs extended to the paper's 1500
+        model = build_model("lol/goldnumber-fraction", f)
+        model.load_state_dict(load_checkpoint(run / "best.pth")["model"])
+        assert model(torch.zeros(2, 3 * f, 22, 52)).shape == (2, 11 * f)
+        stats = read_csv(run / "stats.csv")
+        assert [int(s["epoch"]) for s in stats] == list(range(done["epochs"]))
+        if f > 1:
+            assert load_checkpoint(run / "current.pth")["epoch"] == done["epochs"]
+
+
+def test_band_limited_runs_keep_their_own_folders_and_rows(tmp_path, data_root):
+    from models import BandLimitedConv2d, build_model
+    p = train(tmp_path, data_root, "--tasks", "noscope-coral", "--folds", "1", "--band-limit", "none", "50",
+              "--epochs", "2", "--batch-size", "8")
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = read_csv(tmp_path / "results.csv")
+    assert [(r["task"], r["fold"], r["band_limit"]) for r in rows] == [("noscope-coral", "1", ""),
+                                                                       ("noscope-coral", "1", "50.0")]
+    assert rows[0]["kept_fraction"] == "" and abs(float(rows[1]["kept_fraction"]) - 0.5) < 0.03
+    run = tmp_path / "noscope-coral/fold1-band50"
+    assert [s["epoch"] for s in read_csv(run / "stats.csv")] == ["0", "1"]
+    assert json.loads((run / "config.json").read_text())["run"]["band_limit"] == 50
+    assert "noscope-coral band50" in p.stdout  # the summary names the band-limited run
+    ckpt = torch.load(run / "best.pth", weights_only=True)
+    assert ckpt["band_limit"] == 50
+    model = build_model("noscope-coral", 1, band_limit=ckpt["band_limit"])
+    model.load_state_dict(ckpt["model"])
+    assert sum(isinstance(m, BandLimitedConv2d) for m in model.modules()) == 2
+    build_model("noscope-coral", 1).load_state_dict(ckpt["model"])  # and into the ordinary CNN
+    again = train(tmp_path, data_root, "--tasks", "noscope-coral", "--folds", "1", "--band-limit", "50",
+                  "--epochs", "2", "--batch-size", "8")
+    assert again.returncode == 0 and "resuming" not in again.stdout  # finished: not retrained
+    assert_one_line_error(train(tmp_path, data_root, "--band-limit", "100"), "[0, 100)")
+
+
+def test_cifar10_band_limited_run(tmp_path, data_root, monkeypatch):
+    """``--tasks cifar10 --band-limit 50`` on the tiny archive (MD5 check patched, as above)."""
+    import torchvision.datasets.cifar as tv_cifar
+
+    import train as train_script
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
+    monkeypatch.setitem(get_task("cifar10").data, "validation_images", 10)
+    args = train_script.get_args_parser().parse_args(
+        [str(tmp_path), "--data-root", str(data_root), "--device", "cpu", "--tasks", "cifar10", "--folds", "1",
+         "--band-limit", "50", "--epochs", "1", "--batch-size", "16"])
+    assert train_script.main(args) == 0
+    rows = read_csv(tmp_path / "results.csv")
+    assert [(r["task"], r["fold"], r["band_limit"]) for r in rows] == [("cifar10", "1", "50.0")]
+    assert abs(float(rows[0]["kept_fraction"]) - 0.5) < 0.03
+    assert len(read_csv(tmp_path / "cifar10/fold1-band50/stats.csv")) == 1
