@@ -295,8 +295,9 @@ def test_bandlimit_bench_cpu_and_report(tmp_path):
     from util.bench.bandlimit_results import read_rows
     rows = read_rows(out)
     got = [(r["phase"], r["variant"], r["fold"], r["algorithm"]) for r in rows]
-    assert got == [(ph, v, f, a) for ph in ("inference", "train") for v, f, a in
-                   (("original", 1, ""), ("band", 1, "fft"), ("band", 1, "dft"), ("folded", 2, ""))]
+    assert got == [(ph, v, f, a) for v, f, a in (("original", 1, ""), ("band", 1, "fft"),
+                                                 ("band", 1, "dft"), ("folded", 2, ""))
+                   for ph in ("inference", "train")]
     for r in rows:
         assert r["error"] == "" and r["images_per_sec"] > 0 and r["peak_mem_mb"] is None
         if r["variant"] == "band":

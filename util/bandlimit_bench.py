@@ -119,10 +119,15 @@ def _flops(task: str, fold: int, images: int, align: int, pad: bool, band_limit:
     return sum(c.flops for c in layer_costs(model, model_input_shape(model), inputs)) / (inputs * fold)
 
 
+def pad_input(v: Variant, args: argparse.Namespace) -> bool:
+    """--pad-input serves the direct convolutions' tensor-core tiles; Fourier layers gain nothing."""
+    return args.pad_input and v.band_limit is None
+
+
 def flops_per_image(task: Task, v: Variant, args: argparse.Namespace, images: int) -> tuple[float, float]:
     """FLOPs per image the variant executes at a batch of ``images`` (a band-limited conv's
     filter transform is shared by the batch), and with direct convolutions (``models/costs.py``)."""
-    common = (task.name, v.fold, images, args.channel_align, args.pad_input)
+    common = (task.name, v.fold, images, args.channel_align, pad_input(v, args))
     return _flops(*common, v.band_limit, v.algorithm), _flops(*common, None, None)
 
 
@@ -133,7 +138,7 @@ def inference_row(task: Task, v: Variant, args: argparse.Namespace,
     fmt = (torch.channels_last if args.channels_last and v.band_limit is None
            else torch.contiguous_format)
     torch.manual_seed(0)
-    model = build_model(task, v.fold, channel_align=args.channel_align, pad_input=args.pad_input,
+    model = build_model(task, v.fold, channel_align=args.channel_align, pad_input=pad_input(v, args),
                         **v.build_args()).eval().to(device=device, dtype=dtype, memory_format=fmt)
     x = torch.randn(args.batch // v.fold, *model_input_shape(model), device=device,
                     dtype=dtype).contiguous(memory_format=fmt)
@@ -161,7 +166,7 @@ def train_row(task: Task, v: Variant, args: argparse.Namespace,
     batch = task.recipe(v.fold).batch_size if args.train_batch == "recipe" else int(args.train_batch)
     inputs = max(1, batch // v.fold)
     torch.manual_seed(0)
-    model = build_model(task, v.fold, channel_align=args.channel_align, pad_input=args.pad_input,
+    model = build_model(task, v.fold, channel_align=args.channel_align, pad_input=pad_input(v, args),
                         **v.build_args()).train().to(device)
     fmt = torch.channels_last if args.channels_last and v.band_limit is None else torch.contiguous_format
     model = model.to(memory_format=fmt)
@@ -193,7 +198,7 @@ def run_one(task: Task, phase: str, v: Variant, args: argparse.Namespace,
     row: dict[str, Any] = {"task": task.name, "paper_id": task.paper_id, "phase": phase,
                            "variant": v.kind, "fold": v.fold, "band_limit": v.band_limit,
                            "algorithm": v.algorithm or "", "channel_align": args.channel_align,
-                           "pad_input": int(args.pad_input), "gpu": device_name(device),
+                           "pad_input": int(pad_input(v, args)), "gpu": device_name(device),
                            "torch": torch.__version__}
     if skip:
         return {**row, "error": skip}
@@ -250,7 +255,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="NHWC for originals and FoldedCNNs (band-limited CNNs stay NCHW)")
     p.add_argument("--channel-align", type=int, default=1, help="round widths up to this multiple")
-    p.add_argument("--pad-input", action="store_true", help="pad input channels to --channel-align")
+    p.add_argument("--pad-input", action="store_true",
+                   help="pad the input channels of originals and FoldedCNNs to --channel-align")
     p.add_argument("--seconds", type=float, default=1.0,
                    help="about how long the timed trials of one measurement take (default 1.0)")
     p.add_argument("--budget-s", type=float, default=0.0,
@@ -287,7 +293,9 @@ def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         torch.backends.cudnn.benchmark = True
     start = time.monotonic()
     rows = []
-    plan = [(t, ph, v) for t in tasks for ph in args.phases for v in variants(args)]
+    # both phases of a variant before the next variant: a --budget-s cut drops whole variants,
+    # the last (folded) first
+    plan = [(t, ph, v) for t in tasks for v in variants(args) for ph in args.phases]
     print(f"# {len(plan)} measurements on {device_name(device)} -> {args.csv}", file=sys.stderr, flush=True)
     for task, phase, v in plan:
         over = args.budget_s and time.monotonic() - start > args.budget_s
