@@ -105,7 +105,8 @@ def accuracy_section(train: pd.DataFrame) -> str:
                 "recipe epochs** (`get_task(task).recipe(fold).epochs`); their accuracy is not "
                 "expected to match the paper's."]
     if train.empty:
-        out += ["", "results.csv has no rows yet: training has not finished a run."]
+        out += ["", "results.csv has no run with ordinary convolutions yet: training has not "
+                "finished one (band-limited runs are in section 5)."]
     return "\n".join(out)
 
 
