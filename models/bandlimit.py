@@ -19,9 +19,9 @@ Two ways to choose the band:
 * ``compress_rate`` = cr: cr% of the half-spectrum coefficients are discarded. ``r`` (odd, or
   all ``Lh`` rows) and ``c`` are picked so that ``r*c / (Lh * (Lw//2+1))`` is as close to
   ``1 - cr/100`` as integers allow, each axis keeping about ``sqrt(1 - cr/100)`` of itself
-  (within 3 points for every layer of the networks here; a small spectrum such as 19 x 10
-  coefficients can miss by a little more, as the row count is odd). cr = 0 keeps everything:
-  the layer equals ``F.conv2d`` up to rounding.
+  (within 3 points for the inputs here and for each network as a whole; a small inner
+  spectrum such as 8 x 10 coefficients can miss by a few points more, as the row count is
+  odd). cr = 0 keeps everything: the layer equals ``F.conv2d`` up to rounding.
 * ``preserve_energy`` = p: per forward, the band with the fewest coefficients that keeps at
   least p% of the input batch's spectral energy (Parseval-weighted half spectrum).
 

@@ -13,7 +13,8 @@ variant is measured in both phases:
   sized to take about ``--seconds`` in all, each between CUDA events; the median trial;
 * ``train``: forward, loss, backward and an SGD-with-momentum update (the update's cost is a
   few elementwise kernels whatever the recipe's optimizer) on ``--train-batch`` images, fp32
-  weights with bf16 autocast on CUDA as ``fold_trainer.py`` trains, eager (no CUDA graph).
+  weights with bf16 autocast on CUDA as ``fold_trainer.py --amp bf16`` trains (its default is
+  fp32, as released), eager (no CUDA graph).
 
 Peak memory is the CUDA allocator's peak over the timed steps (``torch.cuda.max_memory_allocated``
 after a reset once the model, input and optimizer exist), so it includes them. Rows are
