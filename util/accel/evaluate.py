@@ -39,7 +39,7 @@ from .hardware import AccelError, get_hardware, memory_classes, zigzag_module
 
 OPTIMIZE = ("latency", "energy", "EDP")
 TEMPORAL_MAPPING_TYPES = ("uneven", "even")
-CACHE_VERSION = 1  # bump when the stored metrics change meaning
+CACHE_VERSION = 2  # bump when the stored metrics change meaning
 
 FUSION_NOTES = """\
 ZigZag 3.9.1's inter-layer fusion is `exploit_data_locality` (SearchInterLayerDataLocalityStage +
@@ -162,20 +162,23 @@ def evaluate_layer(job: LayerJob) -> dict[str, Any]:
 def cme_metrics(cme: Any, hardware: str) -> dict[str, Any]:
     """The figures of one layer's best cost-model evaluation, as plain numbers.
 
-    energy_by_memory: pJ per memory of the description (all operands); dram_bits: bits moved
-    between DRAM and the chip (accesses x the port's word width); top_memory: where each
-    operand lives for this layer (DRAM unless fusion kept it on chip).
+    energy_by_memory: pJ per memory of the description (all operands); energy_by_operand: memory
+    pJ per operand (W weights, I input activations, O outputs and partial sums); dram_bits: bits
+    moved between DRAM and the chip (accesses x the port's word width), also by operand;
+    top_memory: where each operand lives for this layer (DRAM unless fusion kept it on chip).
     """
     from zigzag.hardware.architecture.memory_port import DataDirection
 
     acc, layer = cme.accelerator, cme.layer
     classes = memory_classes(hardware)
     by_memory: dict[str, float] = defaultdict(float)
-    dram_bits = 0.0
+    by_operand: dict[str, float] = defaultdict(float)
+    dram_by_operand: dict[str, float] = defaultdict(float)
     for layer_op, energies in cme.mem_energy_breakdown.items():
         mem_op = layer.memory_operand_links.layer_to_mem_op(layer_op)
         for lvl, energy in enumerate(energies):
             by_memory[acc.get_memory_level(mem_op, lvl).memory_instance.name] += float(energy)
+            by_operand[str(layer_op)] += float(energy)
     for layer_op, per_level in cme.memory_word_access.items():
         mem_op = layer.memory_operand_links.layer_to_mem_op(layer_op)
         for lvl, accesses in enumerate(per_level):
@@ -185,7 +188,7 @@ def cme_metrics(cme: Any, hardware: str) -> dict[str, Any]:
             for direction in DataDirection:
                 count = accesses.get(direction)
                 if count:
-                    dram_bits += count * level.get_max_bandwidth(mem_op, direction)
+                    dram_by_operand[str(layer_op)] += count * level.get_max_bandwidth(mem_op, direction)
     top = {}
     for layer_op in layer.layer_operands:
         mem_op = layer.memory_operand_links.layer_to_mem_op(layer_op)
@@ -199,7 +202,9 @@ def cme_metrics(cme: Any, hardware: str) -> dict[str, Any]:
         "energy_pJ": float(cme.energy_total),
         "energy_mac_pJ": float(cme.mac_energy),
         "energy_by_memory": dict(by_memory),
-        "dram_bits": dram_bits,
+        "energy_by_operand": dict(by_operand),
+        "dram_bits": sum(dram_by_operand.values()),
+        "dram_bits_by_operand": dict(dram_by_operand),
         "util_spatial": float(cme.mac_spatial_utilization),
         "util": float(cme.mac_utilization2),
         "top_memory": top,

@@ -2,7 +2,9 @@
 
 This module owns the CSV's columns. Energy is split by memory class of the accelerator
 (``hardware.memory_classes``: per-PE registers, on-chip SRAM, DRAM) and compute (MACs);
-``energy_by_memory`` keeps the split per named memory. Per-image columns divide by the images
+``energy_by_memory`` keeps the split per named memory; ``energy_<W|I|O>_pJ`` and
+``dram_<W|I|O>_bytes`` split memory energy and DRAM traffic by operand (weights, input
+activations, outputs). Per-image columns divide by the images
 a run processes; ratio columns compare a network per image with the original running the
 same images on the same accelerator with the same fusion setting (< 1: the network is cheaper).
 """
@@ -22,9 +24,11 @@ from .runs import RunResult
 TOTAL = "total"
 KEY_COLUMNS = ["model", "variant", "fold", "batch", "images", "hardware", "fuse", "opt",
                "lpf_limit", "layer_index", "layer", "op_type", "loop_sizes"]
+OPERANDS = ("W", "I", "O")  # ZigZag's layer operands: weights, input activations, outputs
 METRIC_COLUMNS = ["macs", "latency_cycles", "ideal_cycles", "energy_pJ", "energy_compute_pJ",
-                  *[f"energy_{c}_pJ" for c in MEMORY_CLASSES], "dram_bytes", "util_spatial",
-                  "util"]
+                  *[f"energy_{c}_pJ" for c in MEMORY_CLASSES],
+                  *[f"energy_{op}_pJ" for op in OPERANDS], "dram_bytes",
+                  *[f"dram_{op}_bytes" for op in OPERANDS], "util_spatial", "util"]
 PER_IMAGE = {"macs": "macs_per_image", "latency_cycles": "cycles_per_image",
              "energy_pJ": "energy_per_image_pJ", "dram_bytes": "dram_bytes_per_image"}
 RATIO_COLUMNS = ["energy_ratio", "latency_ratio", "dram_ratio"]
@@ -46,7 +50,9 @@ def _layer_row(result: RunResult, index: int | str, layer: dict[str, Any]) -> di
            "latency_cycles": layer["latency_cycles"], "ideal_cycles": layer["ideal_cycles"],
            "energy_pJ": layer["energy_pJ"], "energy_compute_pJ": layer["energy_mac_pJ"],
            **{f"energy_{c}_pJ": split[c] for c in MEMORY_CLASSES},
+           **{f"energy_{op}_pJ": layer["energy_by_operand"].get(op, 0.0) for op in OPERANDS},
            "dram_bytes": layer["dram_bits"] / 8,
+           **{f"dram_{op}_bytes": layer["dram_bits_by_operand"].get(op, 0.0) / 8 for op in OPERANDS},
            "util_spatial": layer["util_spatial"], "util": layer["util"],
            "top_memory": " ".join(f"{k}={v}" for k, v in sorted(layer["top_memory"].items())),
            "energy_by_memory": " ".join(f"{k}={v:.6g}" for k, v in layer["energy_by_memory"].items())}
