@@ -56,12 +56,15 @@ HARDWARE: dict[str, Hardware] = {h.name: h for h in (
              "32x32 weight-stationary systolic array, 128 B weight and 2 B output registers "
              "per PE, 2 MB activation SRAM, DRAM; 0.04 pJ per MAC"),
     Hardware("edge_tpu_like", "edge_tpu_like.yaml", "edge_tpu_like.yaml",
-             "Edge-TPU-like 8x8 PE array of 4-lane units"),
-    Hardware("ascend_like", "ascend_like.yaml", "ascend_like.yaml", "Ascend-like 16x16x2 cube"),
+             "8x8x4x4 MACs, 1 B / 2 B registers, 32 KB and 2 MB SRAM, DRAM; 0.04 pJ per MAC"),
+    Hardware("ascend_like", "ascend_like.yaml", "ascend_like.yaml", "16x16x2x2 MACs, 1 B / 2 B registers, 64 KB input and weight buffers, 256 KB output, "
+             "1 MB activation and 1 MB weight SRAM, DRAM; 0.04 pJ per MAC"),
     Hardware("tesla_npu_like", "tesla_npu_like.yaml", "tesla_npu_like.yaml",
-             "Tesla-NPU-like 96x96 array"),
+             "32x32x4 MACs, 1 B / 4 B registers, 1 KB input and weight buffers, 1 MB activation "
+             "and 1 MB weight SRAM, DRAM; 0.04 pJ per MAC"),
     Hardware("meta_prototype", "meta_prototype.yaml", "meta_prototype_like.yaml",
-             "Meta-prototype-like 32x2x2x2 array"),
+             "32x2x4x4 MACs, 1 B / 2 B registers, 64 KB and 32 KB buffers, 1 MB activation and "
+             "1 MB weight SRAM, DRAM; 0.04 pJ per MAC"),
 )}
 DEFAULT_HARDWARE = ("eyeriss_like", "tpu_like")
 

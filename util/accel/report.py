@@ -27,6 +27,7 @@ from .network import supports_band_limit  # noqa: E402
 from .table import OPERANDS, TOTAL, read_csv  # noqa: E402
 
 REPORT = "README.md"
+FINDINGS = "findings.md"  # written by hand from the table; included verbatim when present
 TABLE = "accel_table.csv"
 RUN_INFO = "run_info.json"
 CLASS_LABELS = {"compute": "MACs", "reg": "PE registers", "sram": "on-chip SRAM", "dram": "DRAM"}
@@ -290,6 +291,7 @@ def write_report(out_dir: Path | str, relu_density_csv: Path | str | None = None
         f"Data: [`{TABLE}`]({TABLE}) (one row per layer and a `total` row per run; columns in "
         "`util/accel/table.py`).",
         "",
+        *([(out_dir / FINDINGS).read_text().rstrip(), ""] if (out_dir / FINDINGS).exists() else []),
         "## How it was measured",
         "",
         f"* `python3 util/accel_report.py` ran {comp.get('runs', '?')} ZigZag runs "
