@@ -115,7 +115,8 @@ def peak_mb(device: torch.device) -> float | None:
 def _flops(task: str, fold: int, images: int, align: int, pad: bool, band_limit: float | None,
            algorithm: str | None) -> float:
     band = {} if band_limit is None else {"band_limit": band_limit, "band_algorithm": algorithm}
-    model = build_model(task, fold, channel_align=align, pad_input=pad, **band)
+    with torch.device("meta"):  # shapes only: no weights, no arithmetic
+        model = build_model(task, fold, channel_align=align, pad_input=pad, **band)
     inputs = max(1, images // fold)
     return sum(c.flops for c in layer_costs(model, model_input_shape(model), inputs)) / (inputs * fold)
 

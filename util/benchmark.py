@@ -249,8 +249,9 @@ def model_flops_per_input(target: Target, model: nn.Module, cfg: BenchConfig) ->
     """FLOPs of one model input and where the number comes from ("table", "thop" or
     "layer_costs"; band-limited models always use the cost model of what they execute)."""
     if cfg.band_limit is not None:
-        cpu_model = _build(target, cfg)
-        costs = layer_costs(cpu_model, model_input_shape(cpu_model), 1)
+        with torch.device("meta"):  # shapes only: no weights, no arithmetic
+            shapes = _build(target, cfg)
+        costs = layer_costs(shapes, model_input_shape(shapes), 1)
         return float(sum(c.flops for c in costs)), "layer_costs"
     if cfg.channel_align == 1 and target.in_flop_table:
         per_image = flops_from_tput(target.entry, target.fold, 1.0, load_model_map())
@@ -325,7 +326,8 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     band = {"band_limit": cfg.band_limit, "band_algorithm": None, "kept_fraction": None,
             "direct_flops_per_image": None}
     if cfg.band_limit is not None:
-        direct_model = _build(target, cfg, band=False)
+        with torch.device("meta"):
+            direct_model = _build(target, cfg, band=False)
         direct = layer_costs(direct_model, model_input_shape(direct_model), 1)
         band.update(band_algorithm=",".join(sorted({m.resolved_algorithm(device)
                                                     for m in band_layers(model)})),
