@@ -26,6 +26,7 @@ import logging
 import os
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, fields
 from multiprocessing import get_context
 from pathlib import Path
@@ -353,11 +354,16 @@ def evaluate_jobs(jobs: Iterable[LayerJob], cache: LayerCache, *, workers: int =
                                      mp_context=get_context("spawn"),
                                      initializer=_init_worker) as pool:
                 futures = {pool.submit(evaluate_layer, job): job.key for job in todo}
-                for fut in as_completed(futures):
-                    key = futures[fut]
-                    results[key] = fut.result()
-                    cache.put(key, results[key])
-                    bar.update()
+                try:
+                    for fut in as_completed(futures):
+                        key = futures[fut]
+                        results[key] = fut.result()
+                        cache.put(key, results[key])
+                        bar.update()
+                except BrokenProcessPool:
+                    raise AccelError(f"a ZigZag worker process died (killed or out of memory) after "
+                                     f"{bar.n} of {len(todo)} layers; rerun the same command to "
+                                     "resume from the cache") from None
     finally:
         bar.close()
     return results
