@@ -37,6 +37,13 @@ def small_results(cache_dir):
     return specs, results, stats
 
 
+def test_original_for_is_the_same_images_of_the_original():
+    from util.accel.network import original_for
+
+    assert original_for(NetworkSpec(SMALL, 4, 2)) == NetworkSpec(SMALL, 1, 8)
+    assert original_for(NetworkSpec("efficientnet-" + SMALL, 1, 1, "efficientnet")) == NetworkSpec(SMALL, 1, 1)
+
+
 def test_comparison_runs_the_same_images():
     specs = comparison_specs(SMALL, [1, 2, 4])
     assert [(s.variant, s.batch, s.images) for s in specs] == [
