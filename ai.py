@@ -24,7 +24,7 @@ compound-scaled model (the original benchmarked it as "fold 2"); other columns s
 ``--roofline`` prints instead what AI means on a given GPU: each model's time per batch at the
 layer roofline (``models/costs.py``: every layer at max(FLOPs / peak, bytes / bandwidth)) and
 the speedup folding gives there, ``bound_speedup_<f>`` = original time / folded time. Peak
-and bandwidth are measured on this machine's GPU (cached, ``util/peak.py``) unless given::
+and bandwidth are measured on this machine's GPU (cached, ``util/bench/peak.py``) unless given::
 
     python3 ai.py --roofline --channel-align 8 --pad-input            # on the GPU machine
     python3 ai.py --roofline --peak-tflops 730 --bandwidth-tbs 3.0     # anywhere
@@ -165,7 +165,7 @@ def model_algorithm(model, device_type: str = "cuda") -> str:
 
 def measured_roofline(bytes_per_elt: int) -> tuple[float, float]:
     """This machine's GPU: measured peak FLOPs/sec for the element size, and bytes/sec."""
-    from util.peak import peak_bandwidth, peak_flops
+    from util.bench.peak import peak_bandwidth, peak_flops
 
     if not torch.cuda.is_available():
         raise TaskError("--roofline needs the GPU's numbers: run it on the GPU machine, or pass "

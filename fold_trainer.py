@@ -50,7 +50,8 @@ from datasets import (CurriculumSchedule, DatasetError, ImageSet, augment, load_
                       teacher_logits, to_float)
 from models import CompoundScaling, FoldableNet, build_model, fold_images, kept_fraction, unfold_logits
 from models.bandlimit import BandLimitError, band_tag, check_band_settings
-from util.io import atomic_torch_save, atomic_write_json, atomic_write_text, device_name, provenance
+from util.records.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
+from util.records.provenance import device_name, provenance
 
 STATS_FIELDS = ["epoch", "classes", "train_loss", "train_top1", "train_top5", "val_loss", "val_top1",
                 "val_top5", "test_loss", "test_top1", "test_top5", "seconds", "train_seconds"]

@@ -43,7 +43,7 @@ Backends (``--backend``):
              own CUDA graph (inductor's own graphs cost 130-190 us of host time per call);
              compile/autotune time is reported, not timed
   triton     every 3x3 conv + bias + ReLU (+ a following 2x2 max-pool) as one autotuned Triton
-             kernel (util/triton_conv.py), the rest compiled by inductor, all replayed in our
+             kernel (util/bench/triton_conv.py), the rest compiled by inductor, all replayed in our
              CUDA graph, checked against eager once before timing; the fastest on an H100
              for every game and NoScope model, original and folded (CUDA only)
   tensorrt   Torch-TensorRT (dynamo), when torch_tensorrt is installed
@@ -57,7 +57,7 @@ Timing: device-resident random normal input; --num_warmup iterations; --trials l
 under torch.inference_mode(). FLOPs/sec use config/model_map.json (paper widths); with
 --channel-align > 1 they come from a thop count of the model actually built. Utilization
 divides by the GPU's peak measured once with an 8192^3 matmul in the same dtype (cached in
-~/.cache/folded-cnns/, see util/peak.py). On a GPU the result also gives the share of the
+~/.cache/folded-cnns/, see util/bench/peak.py). On a GPU the result also gives the share of the
 layer roofline reached: images/sec over what the model would do with every layer at
 max(FLOPs / peak, bytes / measured bandwidth) (roofline_fraction; ai.py --roofline).
 """
@@ -69,8 +69,8 @@ import sys
 
 from config.tasks import TaskError
 from models import CompoundScaling, FoldError
-from util.bench_backends import BACKENDS, BenchError, tensorrt_available
-from util.benchmark import DEVICES, PRECISIONS, BenchConfig, describe, resolve_target, run_benchmark
+from util.bench.backends import BACKENDS, BenchError, tensorrt_available
+from util.bench.runner import DEVICES, PRECISIONS, BenchConfig, describe, resolve_target, run_benchmark
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -52,8 +52,8 @@ from config.tasks import REPO_ROOT, check_fold, get_task, task_names
 from fold_trainer import (USER_ERRORS, RunConfig, TrainError, add_run_options, band_label, check_band_limit,
                           config_argv, finished_result, sigterm_as_ctrl_c, train_one)
 from models.bandlimit import band_tag
-from util.io import atomic_write_text
-from util.run_pool import Job, Outcome, run_pool
+from util.records.atomic import atomic_write_text
+from util.training.run_pool import Job, Outcome, run_pool
 
 RESULT_FIELDS = ["task", "fold", "scaling", "best_val_top1", "test_top1", "test_top5", "best_epoch", "epochs",
                  "wall_seconds", "device", "order_agreement", "band_limit", "kept_fraction"]

@@ -251,7 +251,7 @@ def test_costs_count_what_each_algorithm_executes():
 
 def test_flop_table_and_layer_costs_agree():
     pytest.importorskip("thop")
-    from util.flops import thop_flops
+    from util.bench.flops import thop_flops
     model = build_model("noscope-coral", 2, band_limit=50, band_algorithm="fft")
     costs = layer_costs(model, model_input_shape(model), 1)
     # thop also counts biases and ReLUs of the direct layers; the band-limited convs dominate

@@ -5,7 +5,7 @@ import pytest
 import ai
 from config.tasks import TaskError, bench_entries, get_bench_entry
 from models.costs import arithmetic_intensity, conv_cost, roofline_seconds
-from util.flops import MODEL_MAP, flop_table, flops_from_tput
+from util.bench.flops import MODEL_MAP, flop_table, flops_from_tput
 
 # The released config/model_map.json (msr-fiddle/folded-cnns), entry by entry.
 RELEASED_MODEL_MAP = {

@@ -10,9 +10,9 @@ import pytest
 
 from config.tasks import get_task, task_names
 from tests.conftest import assert_one_line_error, run_cli
-from util.game_render import find_fonts, make_image
-from util.game_text import OTHER, TEXT_SPECS, label_of, sample_text
-from util.make_game_data import (MARKER, GameDataError, class_counts, default_root,
+from util.synth.game_render import find_fonts, make_image
+from util.synth.game_text import OTHER, TEXT_SPECS, label_of, sample_text
+from util.synth.game_data import (MARKER, GameDataError, class_counts, default_root,
                                  generate_task, is_complete)
 
 SMALL = "apex/squad_count_v2"   # smallest images: fastest to generate

@@ -1,4 +1,4 @@
-"""Inference benchmark: infer.py, util/benchmark.py, run_inference.sh, plot_results.py (CPU)."""
+"""Inference benchmark: infer.py, util/bench/runner.py, run_inference.sh, plot_results.py (CPU)."""
 import csv
 import json
 import math
@@ -10,10 +10,10 @@ import torch
 
 from config.tasks import TaskError, bench_entries, get_bench_entry
 from models import FoldedClassifier, build_model
-from util import bench_backends
-from util.bench_backends import BenchError, check_backend
-from util.benchmark import BenchConfig, VideoPipeline, describe, resolve_device, run_benchmark
-from util.flops import flops_from_tput, load_model_map
+from util.bench import backends as bench_backends
+from util.bench.backends import BenchError, check_backend
+from util.bench.runner import BenchConfig, VideoPipeline, describe, resolve_device, run_benchmark
+from util.bench.flops import flops_from_tput, load_model_map
 from util.run_inference import COLUMNS
 
 from conftest import REPO, assert_one_line_error, run_cli
@@ -120,7 +120,7 @@ def test_compile_on_cuda_replays_compiled_kernels_in_our_cuda_graph(monkeypatch)
 
 def test_resolve_rules():
     """MODEL / FOLD / do_fold as the released inference.py read them."""
-    from util.benchmark import resolve_target
+    from util.bench.runner import resolve_target
     assert [resolve_target("noscope_coral", f, d).mode for f, d in ((1, True), (1, False), (2, True), (2, False))] \
         == ["Original", "Original", "Folded", "Widened"]
     widened = resolve_target("game_sot/timer3", 4, do_fold=False)
@@ -324,7 +324,7 @@ def test_auto_probe_warms_up_before_judging(monkeypatch):
     here 'compile' is slow for its first 30 calls and then 10x faster than 'eager'."""
     import time as _time
 
-    from util import benchmark
+    from util.bench import runner as benchmark
     calls = {"compile": 0}
 
     def slow_then_fast(x):
@@ -347,7 +347,7 @@ def test_auto_probe_warms_up_before_judging(monkeypatch):
 def test_auto_picks_one_backend_per_model_on_its_original(monkeypatch, capsys):
     """run_inference with BACKEND=auto: the original's choice is reused for the folded rows,
     so every speedup compares the same backend."""
-    from util import benchmark
+    from util.bench import runner as benchmark
     from util.run_inference import ROW_PREFIX, get_args_parser, worker
     asked = []
 

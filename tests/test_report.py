@@ -9,8 +9,8 @@ import pytest
 
 from config.tasks import get_task, task_names
 from tests.conftest import assert_one_line_error, run_cli
-from util.markdown import md_table
-from util.paper import load_paper_results, paper_accuracy, paper_speedup
+from util.reporting.markdown import md_table
+from util.reporting.paper import load_paper_results, paper_accuracy, paper_speedup
 
 TASKS = ("lol/goldnumber-fraction", "noscope-coral")
 TRAIN_HEADER = "task,fold,best_val_top1,test_top1,test_top5,best_epoch,epochs,wall_seconds,device"
@@ -192,7 +192,7 @@ def test_fold_figure(tmp_path):
 def test_folded_is_compared_with_the_fastest_original(tmp_path):
     """eager: folded 1.5x its original; but compile runs the original 2x faster, so against
     the fastest original folding gains only 2600 / 2000 = 1.3x, and the report says so."""
-    from util.report_data import best_vs_best, load_inference, summarize_inference
+    from util.reporting.data import best_vs_best, load_inference, summarize_inference
     lines = [INFER_HEADER]
     for backend, orig, folded, align in (("eager", 1000.0, 1500.0, 1), ("compile", 2000.0, 2400.0, 1),
                                          ("compile", 1900.0, 2600.0, 8)):
@@ -221,7 +221,7 @@ def test_fastest_original_table_shows_the_roofline_bound(tmp_path):
     """With the GPU's bandwidth in the CSV, each speedup gets the roofline bound of the same two
     configurations; it equals ai.py's bound computed with the same peak and bandwidth."""
     import ai
-    from util.report_data import best_vs_best, load_inference, summarize_inference
+    from util.reporting.data import best_vs_best, load_inference, summarize_inference
     peak, bw = 7.0e14, 3.0e12
     header = INFER_HEADER.replace("ChannelAlign,GPU", "ChannelAlign,PadInput,GPU,Bandwidth")
     lines = [header]

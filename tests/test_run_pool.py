@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from util.run_pool import Job, run_pool
+from util.training.run_pool import Job, run_pool
 
 POLL = 0.02
 

@@ -19,16 +19,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from models import build_model
-from util import bench_backends
-from util.bench_backends import BenchError, check_backend
-from util.triton_conv import (FusedConv3x3, conv3x3, conv3x3_reference, fuse_convs,
+from util.bench import backends as bench_backends
+from util.bench.backends import BenchError, check_backend
+from util.bench.triton_conv import (FusedConv3x3, conv3x3, conv3x3_reference, fuse_convs,
                               is_fusable, is_fusable_pool, pack_weight)
 
 REPO = Path(__file__).resolve().parents[1]
 
 INTERPRETER_CHECK = r"""
 import sys, torch
-from util.triton_conv import conv3x3_triton, conv3x3_reference, pack_weight
+from util.bench.triton_conv import conv3x3_triton, conv3x3_reference, pack_weight
 torch.manual_seed(0)
 worst = 0.0
 # (n, cin, cout, h, w, relu, dtype): odd channel counts, several channel chunks (130 > 64),
@@ -227,7 +227,7 @@ def test_triton_backend_refuses_a_wrong_kernel(monkeypatch, wrong):
 
 
 def test_autotune_pruning_fits_the_layer():
-    from util import triton_conv
+    from util.bench import triton_conv
     configs = triton_conv._conv3x3_tuned.configs
     kept = triton_conv._prune(configs, {"NPIX": 10_000}, CIN=16, BLOCK_N=64)
     assert kept and all(c.kwargs["BLOCK_K"] <= 16 for c in kept)

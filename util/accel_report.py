@@ -26,7 +26,8 @@ from config.tasks import TaskError, bench_entries  # noqa: E402
 from util.accel.evaluate import (add_search_args, default_workers,  # noqa: E402
                                  search_options_from_args)
 from util.accel.hardware import DEFAULT_HARDWARE, HARDWARE, AccelError, zigzag_module  # noqa: E402
-from util.io import atomic_write_json, provenance  # noqa: E402
+from util.records.atomic import atomic_write_json  # noqa: E402
+from util.records.provenance import provenance  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "model_files" / "accel"

@@ -54,10 +54,10 @@ from models import build_model, kept_fraction, model_input_shape, unfold_logits 
 from models.bandlimit import ALGORITHMS, BandLimitError, band_layers, check_band_settings  # noqa: E402
 from models.costs import layer_costs  # noqa: E402
 from util.bench.bandlimit_results import BandResultsError, append_row  # noqa: E402
-from util.bench_backends import BACKENDS, BenchError, check_backend, prepare  # noqa: E402
-from util.benchmark import PRECISIONS, resolve_device  # noqa: E402
-from util.io import device_name  # noqa: E402
-from util.peak import time_loop  # noqa: E402
+from util.bench.backends import BACKENDS, BenchError, check_backend, prepare  # noqa: E402
+from util.bench.runner import PRECISIONS, resolve_device  # noqa: E402
+from util.records.provenance import device_name  # noqa: E402
+from util.bench.peak import time_loop  # noqa: E402
 
 TRIALS = 3
 WARMUP = 3

@@ -29,7 +29,7 @@ from torch import nn  # noqa: E402
 
 from config.tasks import Task, TaskError  # noqa: E402
 from models import build_model  # noqa: E402
-from util.make_game_data import GameDataError, game_task, generate_task  # noqa: E402
+from util.synth.game_data import GameDataError, game_task, generate_task  # noqa: E402
 
 
 def load_split(task: Task, folder: Path) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from util.io import atomic_savefig  # noqa: E402
+from util.records.atomic import atomic_savefig  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "fold.png"
 COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")

@@ -8,7 +8,7 @@ Examples::
     ./flop_count.sh --channel-align 8        # widths rounded up to multiples of 8
     ./flop_count.sh --band-limit 50          # band-limited CNNs: FLOPs their FFT/DFT convs execute
 
-See ``util/flops.py`` for the table's shape. A folded count covers ``f`` images.
+See ``util/bench/flops.py`` for the table's shape. A folded count covers ``f`` images.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import json
 import sys
 
 from config.tasks import TaskError
-from util.flops import flop_table
+from util.bench.flops import flop_table
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from config.tasks import BenchEntry, TaskError, bench_entries  # noqa: E402
-from util.flops import MODEL_MAP, flops_from_tput, load_model_map  # noqa: E402
+from util.bench.flops import MODEL_MAP, flops_from_tput, load_model_map  # noqa: E402
 
 MODES = ("og", "fold2", "fold3", "fold4")
 

@@ -39,7 +39,7 @@ import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from config.tasks import TaskError, get_task, task_names  # noqa: E402
-from util.noscope_scene import KINDS, SCENES, Scene  # noqa: E402
+from util.synth.noscope_scene import KINDS, SCENES, Scene  # noqa: E402
 
 CSV_COLUMNS = ["frame", "object_name", "confidence", "xmin", "ymin", "xmax", "ymax"]
 FOURCC = "mp4v"

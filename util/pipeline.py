@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from util.io import atomic_path  # noqa: E402
+from util.records.atomic import atomic_path  # noqa: E402
 
 TASKS = {"lol/goldnumber-fraction": "game_lol/goldnumber-fraction", "noscope-coral": "noscope_coral"}
 

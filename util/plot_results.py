@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from config.tasks import BenchEntry, TaskError, bench_entries  # noqa: E402
-from util.io import atomic_savefig, atomic_write_text  # noqa: E402
+from util.records.atomic import atomic_savefig, atomic_write_text  # noqa: E402
 
 SETTING = ["BackendRequested", "Precision", "ChannelAlign", "PadInput", "Batch Size"]
 REQUIRED = ["Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput", "FLOPs/sec", "TputNorm",

@@ -44,10 +44,10 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from config.tasks import TaskError  # noqa: E402
 from models import FoldError  # noqa: E402
-from util.bench_backends import BenchError, sync  # noqa: E402
-from util.benchmark import (DEVICES, PRECISIONS, BenchConfig, build_bench_model, check_config,  # noqa: E402
+from util.bench.backends import BenchError, sync  # noqa: E402
+from util.bench.runner import (DEVICES, PRECISIONS, BenchConfig, build_bench_model, check_config,  # noqa: E402
                             time_loop)
-from util.io import atomic_write_text  # noqa: E402
+from util.records.atomic import atomic_write_text  # noqa: E402
 
 BACKENDS = ("eager", "compile")
 CSV_COLUMNS = ["model", "fold", "backend", "device", "images_per_batch", "kernel", "calls_per_batch",

@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from config.tasks import TaskError, get_task  # noqa: E402
 from datasets.errors import DatasetError  # noqa: E402
 from util.accel.hardware import DEFAULT_HARDWARE, AccelError  # noqa: E402
-from util.io import atomic_write_text  # noqa: E402
+from util.records.atomic import atomic_write_text  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TABLE = REPO / "model_files" / "accel" / "accel_table.csv"

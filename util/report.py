@@ -41,12 +41,12 @@ if __package__ in (None, ""):  # run as ``python3 util/report.py``
 import pandas as pd  # noqa: E402
 
 from config.tasks import REPO_ROOT, TaskError  # noqa: E402
-from util.io import atomic_write_text  # noqa: E402
-from util.markdown import DASH, fmt, fmt_signed, md_table  # noqa: E402
-from util.paper import paper_accuracy, paper_citation, paper_fact, paper_inference_setting  # noqa: E402
-from util.report_data import (ReportError, band_or_none, known_task, load_inference,  # noqa: E402
+from util.records.atomic import atomic_write_text  # noqa: E402
+from util.reporting.markdown import DASH, fmt, fmt_signed, md_table  # noqa: E402
+from util.reporting.paper import paper_accuracy, paper_citation, paper_fact, paper_inference_setting  # noqa: E402
+from util.reporting.data import (ReportError, band_or_none, known_task, load_inference,  # noqa: E402
                               load_run_config, load_stats, load_training, summarize_inference)
-from util.report_inference import ai_section, inference_section  # noqa: E402
+from util.reporting.inference import ai_section, inference_section  # noqa: E402
 from util.reporting.bandlimit import band_section  # noqa: E402
 
 SHORT_RUN = 0.5  # flag runs that trained fewer than this fraction of the recipe's epochs
@@ -111,7 +111,7 @@ def accuracy_section(train: pd.DataFrame) -> str:
 
 
 def curves_section(savedir: Path, train: pd.DataFrame, fig_dir: Path, rel: str) -> str:
-    from util.report_figures import plot_curves
+    from util.reporting.figures import plot_curves
 
     out = ["## 2. Training curves", "",
            "Validation top-1 per epoch, original (black) vs folded; dotted lines are the "

@@ -2,7 +2,7 @@
 """Bulk inference benchmark: models x folds x trials -> one CSV (``run_inference.sh``).
 
 Each model runs in a fresh worker process (``--worker``) that measures all its folds with
-``util.benchmark.run_benchmark`` and reports one JSON line per fold; this parent turns the
+``util.bench.runner.run_benchmark`` and reports one JSON line per fold; this parent turns the
 trials into CSV rows and appends each row as soon as it exists (an interrupted run keeps
 its rows; the header is written once). A failing configuration becomes a row with an
 ``Error`` and is listed at the end; the rest continue. Columns (the original's first)::
@@ -10,7 +10,7 @@ its rows; the header is written once). A failing configuration becomes a row wit
     Model,Trial,Batch Size,Mode,Fold,Throughput,FLOPs/sec,TputNorm,FLOPNorm,Backend,...
 
 ``Bandwidth`` is the GPU's measured memory bytes/sec and ``RooflineFraction`` the throughput
-over the layer roofline's (``util/benchmark.py``); both are empty on CPU. ``BandLimit``,
+over the layer roofline's (``util/bench/runner.py``); both are empty on CPU. ``BandLimit``,
 ``BandAlgorithm`` and ``KeptFraction`` describe band-limited CNNs (``BAND_LIMIT``, infer.py
 --band-limit) and are empty for ordinary ones. A CSV written before those columns existed
 gets them (empty) when a run appends to it.
@@ -65,8 +65,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from config.tasks import TaskError, bench_entries, get_bench_entry  # noqa: E402
-from util.bench_backends import BACKENDS, BenchError  # noqa: E402
-from util.io import atomic_write_text  # noqa: E402
+from util.bench.backends import BACKENDS, BenchError  # noqa: E402
+from util.records.atomic import atomic_write_text  # noqa: E402
 
 COLUMNS = ["Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput", "FLOPs/sec", "TputNorm",
            "FLOPNorm", "Backend", "BackendRequested", "Precision", "Utilization", "ChannelAlign",
@@ -180,7 +180,7 @@ def worker(args: argparse.Namespace) -> None:
     backend, the one fastest for the original (choosing per fold once paired a compiled
     original with a CUDA-graph folded model).
     """
-    from util.benchmark import BenchConfig, run_benchmark  # heavy imports only in workers
+    from util.bench.runner import BenchConfig, run_benchmark  # heavy imports only in workers
 
     backend = args.backend
     for fold in folds_for(args.worker, args.folds):
@@ -344,8 +344,8 @@ def main(args: argparse.Namespace) -> list[str]:
     if any(f < 1 for f in args.folds) or min(args.trials, args.iters, args.batch, args.align) < 1:
         raise BenchError("FOLDS, TRIALS, ITERS, BATCH and ALIGN must all be >= 1")
     models = expand_models(args.models)
-    from util.benchmark import PRECISIONS, resolve_device  # imports torch: after cheap checks
-    from util.bench_backends import check_backend
+    from util.bench.runner import PRECISIONS, resolve_device  # imports torch: after cheap checks
+    from util.bench.backends import check_backend
     if args.precision not in PRECISIONS:
         raise BenchError(f"unknown precision {args.precision!r}; valid: {', '.join(PRECISIONS)}")
     check_backend(args.backend, resolve_device(args.device))

@@ -34,7 +34,7 @@ from typing import Any, Iterable
 
 from tqdm import tqdm
 
-from util.io import atomic_write_json
+from util.records.atomic import atomic_write_json
 
 from .hardware import AccelError, get_hardware, memory_classes, zigzag_module
 

@@ -115,7 +115,7 @@ def export_onnx(model: nn.Module, batch: int, path: Path | str | None = None):
     _inline_shared_initializers(proto)
     proto = onnx.shape_inference.infer_shapes(proto)
     if path is not None:
-        from util.io import atomic_path
+        from util.records.atomic import atomic_path
 
         with atomic_path(path) as tmp:
             onnx.save(proto, str(tmp))

@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from config.tasks import bench_entries  # noqa: E402
-from util.io import atomic_savefig, atomic_write_text  # noqa: E402
-from util.markdown import md_table  # noqa: E402
+from util.records.atomic import atomic_savefig, atomic_write_text  # noqa: E402
+from util.reporting.markdown import md_table  # noqa: E402
 
 from .evaluate import FUSION_NOTES  # noqa: E402
 from .hardware import HARDWARE, MEMORY_CLASSES  # noqa: E402

@@ -15,7 +15,7 @@ import io
 from pathlib import Path
 from typing import Any, Iterable
 
-from util.io import atomic_write_text
+from util.records.atomic import atomic_write_text
 
 from .hardware import MEMORY_CLASSES, memory_classes
 from .network import NetworkSpec, original_for

@@ -18,9 +18,9 @@ from typing import Any
 import pandas as pd
 
 from util.bench.bandlimit_results import BandResultsError, read_rows
-from util.markdown import DASH, fmt, fmt_signed, md_table
-from util.paper import band_limited_source, paper_band_limited
-from util.report_data import ReportError, band_or_none, known_task, task_order
+from util.reporting.markdown import DASH, fmt, fmt_signed, md_table
+from util.reporting.paper import band_limited_source, paper_band_limited
+from util.reporting.data import ReportError, band_or_none, known_task, task_order
 
 PAPER_RATE_SLACK = 3.0  # a paper compress rate (24, 49, 77.8) stands beside ours (25, 50, 75)
 HOW_TO_TRAIN = ("`python3 train.py SAVEDIR --tasks apex/squad_count_v2 noscope-coral --folds 1 4 "

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from util.markdown import DASH, fmt, md_table
-from util.paper import paper_fact, paper_inference_setting, paper_speedup
-from util.report_data import best_vs_best, known_task, task_order
+from util.reporting.markdown import DASH, fmt, md_table
+from util.reporting.paper import paper_fact, paper_inference_setting, paper_speedup
+from util.reporting.data import best_vs_best, known_task, task_order
 
 HOW_TO_RUN = ("Produce it on a GPU machine with `./run_inference.sh results.csv` (medians over "
               "its trials are used), then run `python3 util/report.py SAVEDIR --results "
@@ -57,7 +57,7 @@ def inference_section(summary: pd.DataFrame | None, results: Path | None, fig_di
         return "\n".join(out + [missing + HOW_TO_RUN])
     if summary.empty:
         return "\n".join(out + [f"`{results}` has no rows. " + HOW_TO_RUN])
-    from util.report_figures import plot_speedups
+    from util.reporting.figures import plot_speedups
 
     group_keys = ["GPU", "Backend", "Precision", "ChannelAlign", "PadInput", "Batch Size"]
     has_flops = summary["flops"].notna().any()

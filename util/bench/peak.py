@@ -1,6 +1,6 @@
 """The machine a benchmark ran on: measured peak tensor FLOPs/sec and memory bandwidth.
 
-Utilization (``util/benchmark.py``) = achieved FLOPs/sec / the peak measured here. The peak
+Utilization (``util/bench/runner.py``) = achieved FLOPs/sec / the peak measured here. The peak
 is not a datasheet number: it is the best of a few timed ``N x N x N`` matrix multiplies
 (``N`` = 8192) in the benchmark's dtype, i.e. the dense tensor-core rate this GPU, driver
 and torch actually reach. FP32 is measured with TF32 allowed, because cuDNN convolutions
@@ -21,11 +21,12 @@ from typing import Any, Callable
 
 import torch
 
-from util.io import atomic_write_text, device_name
+from util.records.atomic import atomic_write_text
+from util.records.provenance import device_name
 
 PEAK_N = 8192
 COPY_BYTES = 1 << 30
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def cache_dir() -> Path:

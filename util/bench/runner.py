@@ -18,11 +18,11 @@ in pinned host memory -> non-blocking copy to the GPU -> NCHW, float, normalise 
 device-side function (with ``cudagraph`` the copy stays outside the graph). EfficientNet
 entries take frames at their reduced input size (the resize is not timed).
 
-FLOPs/sec come from the FLOP table (``config/model_map.json``, ``util.flops``) when the
+FLOPs/sec come from the FLOP table (``config/model_map.json``, ``util.bench.flops``) when the
 paper's widths are used (``channel_align`` 1); with ``channel_align`` > 1 they are a thop
 count of the model actually built (wider layers execute more FLOPs; the layer cost model of
 ``models/costs.py``, which counts the same, when thop is not installed): ``flops_source``
-says which. Utilization = FLOPs/sec / the GPU's measured peak (``util.peak``); None on CPU.
+says which. Utilization = FLOPs/sec / the GPU's measured peak (``util.bench.peak``); None on CPU.
 ``roofline_fraction`` = images/sec / the images/sec of the same model with every layer at the
 roofline of the measured peak and bandwidth (``models/costs.py``): how far the kernels are
 from what the hardware allows, which utilization alone hides for memory-bound layers.
@@ -50,10 +50,10 @@ from config.tasks import BenchEntry, TaskError, check_fold, get_bench_entry
 from models import CompoundScaling, build_model, fold_images, kept_fraction, model_input_shape, unfold_logits
 from models.bandlimit import BandLimitError, band_layers, check_band_settings
 from models.costs import layer_costs, roofline_seconds
-from util.bench_backends import BenchError, Prepared, auto_candidates, check_backend, prepare
-from util.flops import flops_from_tput, load_model_map, thop_flops
-from util.io import device_name, git_hash, library_versions
-from util.peak import peak_bandwidth, peak_flops, time_loop
+from util.bench.backends import BenchError, Prepared, auto_candidates, check_backend, prepare
+from util.bench.flops import flops_from_tput, load_model_map, thop_flops
+from util.records.provenance import device_name, git_hash, library_versions
+from util.bench.peak import peak_bandwidth, peak_flops, time_loop
 
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 DEVICES = ("cuda", "cpu", "auto")

@@ -11,7 +11,7 @@
   images/s that way and 6.75 M in our graph, its f = 4 model 5.45 M vs 8.17 M. The first
   calls compile; their time is returned as setup seconds, never timed as throughput.
 * ``triton``: ``compile`` with every 3x3 conv (+ its ReLU) replaced by our fused Triton
-  implicit-GEMM kernel (``util.triton_conv``), which inductor calls as an opaque op; pools,
+  implicit-GEMM kernel (``util.bench.triton_conv``), which inductor calls as an opaque op; pools,
   padding and the linear head are still compiled by inductor, all in our CUDA graph.
   Inductor runs in its default mode here: max-autotune took 20-40 s more per model and, on
   the H100, fused coral's f = 4 pool into a slow mm template (199 us vs 162 us a batch).
@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from util.triton_conv import fuse_convs, triton_available
+from util.bench.triton_conv import fuse_convs, triton_available
 
 BACKENDS = ("eager", "cudagraph", "compile", "triton", "tensorrt", "auto")
 # auto on CUDA probes these (when available) and keeps the fastest; on CPU it is eager.
@@ -176,8 +176,8 @@ _BUILDERS: dict[str, Callable[[nn.Module, torch.Tensor], Prepared]] = {
 
 
 def prepare(backend: str, module: nn.Module, example: torch.Tensor) -> Prepared:
-    """Make ``module`` run under ``backend`` (not ``auto``: see ``util.benchmark``)."""
+    """Make ``module`` run under ``backend`` (not ``auto``: see ``util.bench.runner``)."""
     check_backend(backend, example.device)
     if backend == "auto":
-        raise BenchError("prepare() needs a concrete backend; auto is resolved by util.benchmark")
+        raise BenchError("prepare() needs a concrete backend; auto is resolved by util.bench.runner")
     return _BUILDERS[backend](module, example)

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from config.tasks import get_task
-from util.game_text import OTHER, random_word, sample_text, text_spec
+from util.synth.game_text import OTHER, random_word, sample_text, text_spec
 
 UPSCALE = 3  # render at 3x the task size, then downscale
 FONT_DIRS = (Path(matplotlib.get_data_path()) / "fonts" / "ttf", Path("/usr/share/fonts"),

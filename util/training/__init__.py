@@ -1,0 +1,1 @@
+"""Training orchestration: the run folder layout and results, and the pool of concurrent runs."""
