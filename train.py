@@ -120,7 +120,7 @@ def make_synthetic(task: str, data_root: str | None, scale: float, frames: int, 
                "--scale", str(scale), "--seed", str(seed)]
         _run_tool(cmd)
     elif t.family == "noscope":
-        name = t.name.split("-", 1)[1]
+        name = t.short_name
         work = target.parent / f".{target.name}-work"
         video, labels, frames_dir = work / f"{name}.mp4", work / f"{name}.csv", work / "frames"
         _run_tool([sys.executable, "util/make_noscope_video.py", name, str(video), str(labels),
@@ -141,7 +141,7 @@ def _run_tool(cmd: list[str]) -> None:
 
 def has_data(task: str, data_root: str | None) -> bool:
     t = get_task(task)
-    if t.data["source"] != "image_folder":
+    if t.data.source != "image_folder":
         return True  # archive-based sets (CIFAR) report what is missing themselves
     root = get_task(task).data_dir(data_root)
     return all((root / s).is_dir() for s in ("train", "val", "test"))

@@ -30,6 +30,13 @@ _TOP_KEYS = {"name", "family", "paper_id", "description", "input", "classes", "n
 _TRAIN_KEYS = {"optimizer", "lr", "weight_decay", "batch_size", "epochs", "curriculum",
                "step_lr", "distill_folded", "fold_overrides"}
 _CURRICULUM_KEYS = {"start_divisor", "step_divisor", "every"}
+_DATA_KEYS = {"source", "path", "archive_root", "images_per_class", "validation_images",
+              "normalize", "augment", "noscope"}
+_DATA_REQUIRED = {"source", "path"}
+_DATA_REQUIRED_BY_FAMILY = {"game": {"images_per_class"}, "noscope": {"noscope"}}
+_NORMALIZE_KEYS = {"mean", "std"}
+_NOSCOPE_KEYS = {"object", "chunks", "first_chunk"}
+_IMAGES_PER_CLASS_KEYS = {"train", "val", "test"}
 FAMILIES = ("game", "noscope", "cifar")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
@@ -75,6 +82,36 @@ class TrainRecipe:
 
 
 @dataclass(frozen=True)
+class Normalize:
+    """Per-channel mean and std applied after scaling images to [0, 1]."""
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class NoScopeFacts:
+    """How a NoScope video becomes this task's data (paper section 5): a frame is positive when
+    its label CSV names ``object``; the video is cut into ``chunks`` equal contiguous chunks and
+    chunks ``first_chunk``, ``+1``, ``+2`` are train, val and test."""
+    object: str
+    chunks: int
+    first_chunk: int
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The ``data`` section of a task JSON: where the images are and how they are read."""
+    source: str  # the loader of datasets/image_set.py: image_folder, cifar10, cifar100
+    path: str    # default location, relative to the repository root
+    archive_root: str | None = None  # the un-tarred archive that ``path`` lies in (game data)
+    images_per_class: dict[str, int] | None = None  # the paper's counts per split (game data)
+    validation_images: int = 5000  # CIFAR: images carved from the training set for validation
+    normalize: Normalize | None = None
+    augment: tuple[str, ...] = ()  # names of datasets/transforms.py's AUGMENTATIONS
+    noscope: NoScopeFacts | None = None
+
+
+@dataclass(frozen=True)
 class Task:
     """One task of ``config/``; see ``config/<name>/model_description.json``."""
     name: str
@@ -88,7 +125,7 @@ class Task:
     arch: str
     arch_args: dict[str, Any]
     efficientnet_baseline: bool
-    data: dict[str, Any]
+    data: TaskData
     bench_name: str | None
     flop_key: str | None
     _train: dict[str, Any] = field(repr=False)
@@ -98,6 +135,12 @@ class Task:
         return len(self.classes)
 
     @property
+    def short_name(self) -> str:
+        """The name without its family prefix: ``coral`` for ``noscope-coral``, the name the
+        NoScope tools and the released scripts use; other tasks are their own short name."""
+        return self.name.removeprefix(self.family + "-")
+
+    @property
     def input_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image."""
         return (self.in_channels, self.height, self.width)
@@ -105,7 +148,7 @@ class Task:
     @property
     def data_path(self) -> Path:
         """Default data location, relative paths resolved against the repository root."""
-        p = Path(self.data["path"])
+        p = Path(self.data.path)
         return p if p.is_absolute() else REPO_ROOT / p
 
     def data_candidates(self, data_root: str | Path | None = None) -> list[Path]:
@@ -119,8 +162,8 @@ class Task:
           set, then ``data_path`` (``data/game_data/<game>/<task>``), then the released code's
           ``data_root/<game>/<task>``; for other tasks ``data_path`` alone.
         """
-        rel = Path(self.data["path"])
-        archive = self.data.get("archive_root")
+        rel = Path(self.data.path)
+        archive = self.data.archive_root
         inside = rel.relative_to(archive) if archive else None
         if data_root is not None:
             ours = Path(data_root) / (Path(*rel.parts[1:]) if rel.parts[:1] == ("data",) else rel)
@@ -176,10 +219,42 @@ class BenchEntry:
         return self.name.split("_", 1)[1]
 
 
-def _check_keys(where: str, got: dict, allowed: set[str]) -> None:
+def _check_keys(where: str, got: dict, allowed: set[str], required: set[str] | None = None) -> None:
+    """Unknown keys and missing ``required`` ones are errors that list the valid ones."""
+    if not isinstance(got, dict):
+        raise TaskError(f"{where}: expected an object with keys {sorted(allowed)}, got {got!r}")
     unknown = set(got) - allowed
     if unknown:
         raise TaskError(f"{where}: unknown key(s) {sorted(unknown)}; valid keys: {sorted(allowed)}")
+    missing = (required or set()) - set(got)
+    if missing:
+        raise TaskError(f"{where}: missing key(s) {sorted(missing)}; required: {sorted(required)}")
+
+
+def _parse_data(where: str, raw: dict, family: str) -> TaskData:
+    required = _DATA_REQUIRED | _DATA_REQUIRED_BY_FAMILY.get(family, set())
+    _check_keys(where + " [data]", raw, _DATA_KEYS, required)
+    norm = raw.get("normalize")
+    if norm is not None:
+        _check_keys(where + " [data.normalize]", norm, _NORMALIZE_KEYS, _NORMALIZE_KEYS)
+        norm = Normalize(tuple(map(float, norm["mean"])), tuple(map(float, norm["std"])))
+    per = raw.get("images_per_class")
+    if per is not None:
+        _check_keys(where + " [data.images_per_class]", per, _IMAGES_PER_CLASS_KEYS,
+                    _IMAGES_PER_CLASS_KEYS)
+        per = {split: int(n) for split, n in per.items()}
+    facts = raw.get("noscope")
+    if facts is not None:
+        _check_keys(where + " [data.noscope]", facts, _NOSCOPE_KEYS, _NOSCOPE_KEYS)
+        facts = NoScopeFacts(str(facts["object"]), int(facts["chunks"]), int(facts["first_chunk"]))
+        if not 0 <= facts.first_chunk <= facts.chunks - 3:
+            raise TaskError(f"{where} [data.noscope]: first_chunk {facts.first_chunk} + 3 splits "
+                            f"(train, val, test) do not fit in {facts.chunks} chunks")
+    optional = {"validation_images": int(raw["validation_images"])} if "validation_images" in raw else {}
+    return TaskData(
+        source=str(raw["source"]), path=str(raw["path"]), archive_root=raw.get("archive_root"),
+        images_per_class=per, normalize=norm, augment=tuple(raw.get("augment", ())), noscope=facts,
+        **optional)
 
 
 def _parse(path: Path) -> Task:
@@ -213,7 +288,8 @@ def _parse(path: Path) -> Task:
         in_channels=int(inp["channels"]), height=int(inp["height"]), width=int(inp["width"]),
         classes=classes, arch=raw["model"]["arch"], arch_args=dict(raw["model"].get("args", {})),
         efficientnet_baseline=bool(raw["model"].get("efficientnet_baseline", False)),
-        data=raw["data"], bench_name=raw.get("bench_name"), flop_key=raw.get("flop_key"),
+        data=_parse_data(where, raw["data"], raw["family"]), bench_name=raw.get("bench_name"),
+        flop_key=raw.get("flop_key"),
         _train=raw["train"],
     )
 

@@ -27,9 +27,9 @@ from torchvision import datasets as tv_datasets
 from config.tasks import Task
 
 from .errors import DatasetError
-from .image_set import how_to_get
+from .hints import how_to_get
 
-# task.data["source"] -> torchvision class (which knows the archive's file names)
+# task.data.source -> torchvision class (which knows the archive's file names)
 ARCHIVES = {"cifar10": tv_datasets.CIFAR10, "cifar100": tv_datasets.CIFAR100}
 SPLIT_SEED = 20210718  # fixed: the train/val split must not change between runs
 
@@ -37,7 +37,7 @@ SPLIT_SEED = 20210718  # fixed: the train/val split must not change between runs
 def validation_size(task: Task, fold: int = 1, val_images: int | None = None) -> int:
     """Images in the validation split: the next multiple of ``fold`` above the task's count
     (as released: ``n + (f - n % f)``, one more group even when ``f`` divides ``n``)."""
-    n = task.data.get("validation_images", 5000) if val_images is None else val_images
+    n = task.data.validation_images if val_images is None else val_images
     return n + (fold - n % fold)
 
 
@@ -97,7 +97,7 @@ def _extract_if_needed(cls: type, root: Path, task: Task) -> None:
 def load_cifar(task: Task, split: str, root: Path, *, fold: int = 1,
                val_images: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(images uint8 (N, 3, 32, 32), labels int64 (N,)) of one CIFAR split."""
-    cls = ARCHIVES[task.data["source"]]
+    cls = ARCHIVES[task.data.source]
     _extract_if_needed(cls, root, task)
     try:
         ds = cls(root=str(root), train=split != "test", download=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,9 +20,10 @@ import torch
 from tqdm import tqdm
 
 from config.tasks import Task
+from util.records.atomic import atomic_torch_save
 
 from .errors import DatasetError
-from .image_set import how_to_get
+from .hints import how_to_get
 
 CACHE_DIR = ".cache"
 CACHE_VERSION = 1
@@ -113,17 +113,8 @@ def _read_cache(path: Path, fp: str) -> tuple[torch.Tensor, torch.Tensor] | None
 
 
 def _write_cache(path: Path, fp: str, images: torch.Tensor, labels: torch.Tensor) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is as readable as the data
-        try:
-            torch.save({"fingerprint": fp, "images": images, "labels": labels}, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    try:  # 0644: a cache is as readable as the data it was decoded from, whatever the umask
+        atomic_torch_save({"fingerprint": fp, "images": images, "labels": labels}, path, mode=0o644)
     except OSError as exc:  # a read-only data set still loads, just slower next time
         _warn(f"could not write cache {path} ({exc.strerror or exc}); continuing without it")
 

@@ -1,9 +1,9 @@
 """One split of one task's data, decoded once and kept in memory as a uint8 tensor.
 
 ``load_split(task, split)`` is the single entry point used by training and evaluation.
-Where the images come from is a fact of the task (``task.data["source"]``), looked up in
-``_LOADERS``; what to tell a user whose data is missing is looked up in ``_HOW_TO_GET``,
-keyed by the task's family. Nothing here branches on task names.
+Where the images come from is a fact of the task (``task.data.source``), looked up in
+``_LOADERS``; what to tell a user whose data is missing is ``datasets/hints.py``'s, keyed by
+the task's family. Nothing here branches on task names.
 
 Example::
 
@@ -21,7 +21,9 @@ import torch
 
 from config.tasks import Task, get_task
 
+from .cifar import load_cifar
 from .errors import DatasetError
+from .image_folder import load_image_folder
 
 SPLITS = ("train", "val", "test")
 
@@ -57,39 +59,17 @@ class ImageSet:
         return torch.bincount(self.labels, minlength=len(self.classes))
 
 
-# What to do when a task's data is missing, by family. Fields: {task} {root} {short}.
-_HOW_TO_GET = {
-    "game": ("make synthetic data with `python3 util/make_game_data.py` (see its --help), or unpack "
-             "the real archive so that {root}/{{train,val,test}}/<class>/*.png exist "
-             "(archive layout <root>/<game>/<task>/{{train,val,test}}/<class>/*.png)"),
-    "noscope": ("make it with `python3 util/make_noscope_video.py {short} data/{short}.mp4 data/{short}.csv "
-                "&& python3 util/noscope_video_save.py data/{short}.mp4 data/{short}-frames "
-                "&& python3 util/noscope_split.py {short} {root} --infile data/{short}.csv "
-                "--indir data/{short}-frames` (or use a real NoScope video and label CSV)"),
-    "cifar": ("put {archive} (or its extracted {folder}/) in {root} "
-              "(from https://www.cs.toronto.edu/~kriz/cifar.html), or run once where that site is reachable"),
-}
-
-
-def how_to_get(task: Task, root: Path, **fields: str) -> str:
-    """The hint for a task whose data is missing under ``root``."""
-    short = task.name.split("-", 1)[-1]
-    return _HOW_TO_GET[task.family].format(task=task.name, root=root, short=short, **fields)
-
-
 def _image_folder(task: Task, split: str, root: Path, fold: int, progress: bool,
                   val_images: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    from .image_folder import load_image_folder
     return load_image_folder(task, split, root, progress=progress)
 
 
 def _cifar(task: Task, split: str, root: Path, fold: int, progress: bool,
            val_images: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    from .cifar import load_cifar
     return load_cifar(task, split, root, fold=fold, val_images=val_images)
 
 
-# task.data["source"] -> loader(task, split, root, fold, progress, val_images) -> (images, labels)
+# task.data.source -> loader(task, split, root, fold, progress, val_images) -> (images, labels)
 _LOADERS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
     "image_folder": _image_folder,
     "cifar10": _cifar,
@@ -103,13 +83,13 @@ def load_split(task: Task | str, split: str, root: Path | str | None = None, *, 
     ``task.data_dir()``: ``$DATA_ROOT``, ``data/`` or ``data_root/``, see ``config/tasks.py``).
 
     ``fold`` matters only where a split's size must be a multiple of ``f`` (the CIFAR
-    validation split); ``val_images`` overrides ``task.data["validation_images"]``
+    validation split); ``val_images`` overrides ``task.data.validation_images``
     (tests use it to stay tiny). Raises DatasetError with a one-line how-to-fix message.
     """
     task = get_task(task)
     if split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
-    source = task.data.get("source")
+    source = task.data.source
     if source not in _LOADERS:
         raise DatasetError(f"task {task.name}: unknown data source {source!r}; "
                            f"valid sources: {', '.join(_LOADERS)}")

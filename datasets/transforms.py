@@ -1,8 +1,8 @@
 """Batched image transforms on any device, driven by the task's data facts.
 
 Images stay uint8 until the last moment (4x less host-to-device traffic); ``to_float``
-scales to [0, 1] and applies ``task.data["normalize"]``; ``augment`` applies the named
-augmentations of ``task.data["augment"]`` (CIFAR: RandomCrop(32, padding=4) and a
+scales to [0, 1] and applies ``task.data.normalize``; ``augment`` applies the named
+augmentations of ``task.data.augment`` (CIFAR: RandomCrop(32, padding=4) and a
 horizontal flip, paper section 4) to every image independently, without a Python loop.
 """
 from __future__ import annotations
@@ -21,10 +21,10 @@ from .errors import DatasetError
 def to_float(images_u8: torch.Tensor, task: Task) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float32 in [0, 1], normalised with the task's mean/std if it has them."""
     x = images_u8.float().div_(255.0)
-    norm = task.data.get("normalize")
-    if norm:
-        mean = torch.tensor(norm["mean"], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(norm["std"], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    norm = task.data.normalize
+    if norm is not None:
+        mean = torch.tensor(norm.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(norm.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         x = x.sub_(mean).div_(std)
     return x
 
@@ -62,7 +62,7 @@ def horizontal_flip(x: torch.Tensor, p: float = 0.5, generator: torch.Generator 
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
-# task.data["augment"] names -> batched transforms(x, generator=...)
+# task.data.augment names -> batched transforms(x, generator=...)
 AUGMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "random_crop_32_pad_4": partial(random_crop, size=32, padding=4),
     "horizontal_flip": horizontal_flip,
@@ -72,7 +72,7 @@ AUGMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
 def augment(images_u8: torch.Tensor, task: Task, generator: torch.Generator | None = None) -> torch.Tensor:
     """The task's training augmentation of a batch (N, C, H, W); identity for tasks without one."""
     x = images_u8
-    for name in task.data.get("augment", ()):
+    for name in task.data.augment:
         if name not in AUGMENTATIONS:
             raise DatasetError(f"task {task.name}: unknown augmentation {name!r}; valid: "
                                f"{', '.join(AUGMENTATIONS)}")

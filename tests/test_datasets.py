@@ -83,6 +83,17 @@ def test_cache_written_reused_and_invalidated(tmp_path, monkeypatch):
     assert (changed.images == 7).all(dim=(1, 2, 3)).sum() == 1
 
 
+def test_cache_is_readable_by_all_whatever_the_umask(tmp_path):
+    write_folder(tmp_path, GAME, {"0": 2})
+    old = os.umask(0o077)
+    try:
+        load_split(GAME, "train", tmp_path, progress=False)
+    finally:
+        os.umask(old)
+    assert (tmp_path / ".cache" / "train.pt").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in (tmp_path / ".cache").iterdir()] == ["train.pt"]  # no temporary left
+
+
 def test_corrupt_cache_is_rebuilt(tmp_path, capsys):
     write_folder(tmp_path, GAME, {"0": 2})
     (tmp_path / ".cache").mkdir()
@@ -239,7 +250,7 @@ def test_cifar_missing_and_corrupt(tmp_path):
 def test_to_float_normalises_with_task_values():
     cifar, game = get_task("cifar10"), get_task(GAME)
     x = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
-    mean, std = cifar.data["normalize"]["mean"], cifar.data["normalize"]["std"]
+    mean, std = cifar.data.normalize.mean, cifar.data.normalize.std
     y = to_float(x, cifar)
     assert y.dtype == torch.float32
     for c in range(3):

@@ -24,7 +24,7 @@ def test_all_twelve_tasks_present():
 def test_task_facts(name, h, w, k):
     t = get_task(name)
     assert (t.height, t.width, t.num_classes) == (h, w, k)
-    if t.data["source"] == "image_folder":  # class folders: sorted as strings
+    if t.data.source == "image_folder":  # class folders: sorted as strings
         assert list(t.classes) == sorted(t.classes)
 
 
@@ -100,3 +100,38 @@ def test_unknown_key_in_json_is_an_error(tmp_path, monkeypatch):
     src["colour"] = "blue"
     with pytest.raises(TaskError, match="unknown key"):
         tasks._check_keys("x", src, tasks._TOP_KEYS)
+
+
+def _coral_data() -> dict:
+    return json.loads((CONFIG_DIR / "noscope-coral" / "model_description.json").read_text())["data"]
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d.update(colour="blue"), r"\[data\]: unknown key\(s\) \['colour'\]; valid keys: .*'source'"),
+    (lambda d: d.pop("path"), r"\[data\]: missing key\(s\) \['path'\]"),
+    (lambda d: d.pop("noscope"), r"\[data\]: missing key\(s\) \['noscope'\]"),
+    (lambda d: d["noscope"].pop("chunks"), r"\[data.noscope\]: missing key\(s\) \['chunks'\]"),
+    (lambda d: d["noscope"].update(first_chunk=6), r"first_chunk 6 \+ 3 splits .* 8 chunks"),
+])
+def test_data_section_is_checked(change, message):
+    import config.tasks as tasks
+    data = _coral_data()
+    change(data)
+    with pytest.raises(TaskError, match=message):
+        tasks._parse_data("x", data, "noscope")
+
+
+def test_data_section_is_a_frozen_dataclass():
+    d = get_task("noscope-coral").data
+    assert (d.source, d.noscope.object, d.noscope.chunks, d.noscope.first_chunk) == \
+        ("image_folder", "person", 8, 5)
+    cifar = get_task("cifar10").data
+    assert cifar.validation_images == 5000 and cifar.normalize.mean[0] == 0.4914
+    assert get_task("sot/timer3").data.images_per_class == {"train": 2000, "val": 100, "test": 100}
+    with pytest.raises(AttributeError):
+        d.source = "cifar10"
+
+
+def test_short_names():
+    assert get_task("noscope-coral").short_name == "coral"
+    assert get_task("sot/timer3").short_name == "sot/timer3" and get_task("cifar10").short_name == "cifar10"

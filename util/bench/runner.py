@@ -361,9 +361,10 @@ def _end_to_end(model: nn.Module, target: Target, backend: str, cfg: BenchConfig
                 images: int) -> tuple[list[float], float]:
     """Images/sec of the whole per-batch path of a video pipeline (module docstring)."""
     task = target.entry.task
-    norm = task.data.get("normalize", {})
+    norm = task.data.normalize
+    mean, std = (norm.mean, norm.std) if norm is not None else (None, None)
     pipeline = VideoPipeline(model, target.images_per_input, dtype, task.in_channels,
-                             norm.get("mean"), norm.get("std"), fmt).to(device)
+                             mean, std, fmt).to(device)
     h, w = model.input_size
     host = torch.randint(0, 256, (images, h, w, task.in_channels), dtype=torch.uint8)
     if device.type == "cuda":

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from config.tasks import Task, TaskError, get_task, task_names
+from util.records.atomic import atomic_write_json
 from util.synth.game_render import find_fonts, make_image
 
 
@@ -63,7 +64,7 @@ def class_counts(task: Task, scale: float = 1.0) -> dict[str, int]:
     """Images per class for each split: the paper's count times ``scale``, at least 3."""
     if not scale > 0:
         raise GameDataError(f"bad --scale {scale}: use a number > 0 (1 = the paper's counts)")
-    per = task.data["images_per_class"]
+    per = task.data.images_per_class
     return {s: max(MIN_PER_CLASS, int(round(per[s] * scale))) for s in SPLITS}
 
 
@@ -126,12 +127,6 @@ def _prepare(task_dir: Path, force: bool) -> None:
             p.unlink()
 
 
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def generate_task(task: str | Task, root: str | Path | None = None, scale: float = 1.0,
                   seed: int = 0, workers: int | None = None, force: bool = False,
                   progress: bool = True) -> Path:
@@ -148,7 +143,7 @@ def generate_task(task: str | Task, root: str | Path | None = None, scale: float
         return task_dir
     task_dir.mkdir(parents=True, exist_ok=True)
     _prepare(task_dir, force)
-    _write_json(task_dir / IN_PROGRESS, {"pid": os.getpid(), "seed": seed, "scale": scale})
+    atomic_write_json(task_dir / IN_PROGRESS, {"pid": os.getpid(), "seed": seed, "scale": scale})
     jobs, left = [], {}
     for split in ("test", "val", "train"):  # small splits first: they finish early
         tmp = _tmp(task_dir, split)
@@ -178,7 +173,7 @@ def generate_task(task: str | Task, root: str | Path | None = None, scale: float
             for res in pool.imap_unordered(_work, jobs):
                 done(*res)
     bar.close()
-    _write_json(task_dir / MARKER, {
+    atomic_write_json(task_dir / MARKER, {
         "task": task.name, "generator_version": GENERATOR_VERSION, "seed": seed, "scale": scale,
         "image_size": [task.height, task.width],
         "counts": {s: {c: counts[s] for c in task.classes} for s in SPLITS},
