@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from config.tasks import get_task
+from config.tasks import TaskError, get_task
 from datasets import load_split
 from tests.conftest import assert_one_line_error, run_cli
-from util.noscope_split import SplitError, make_split, positive_frames
+from util.noscope.labels import CSV_COLUMNS, positive_frames
+from util.noscope.split import make_split
+from util.noscope.tasks import NoScopeError, noscope_names, noscope_task
 
 NOSCOPE_CSV_HEADER = "frame,object_name,confidence,xmin,ymin,xmax,ymax"
 
@@ -22,7 +24,7 @@ def test_synthetic_video_to_training_data(tmp_path):
     p = run_cli("util/make_noscope_video.py", "night", str(video), str(csv), "--frames", "300", "--quiet")
     assert p.returncode == 0, p.stderr
     df = pd.read_csv(csv)
-    assert list(df.columns) == NOSCOPE_CSV_HEADER.split(",")
+    assert list(df.columns) == NOSCOPE_CSV_HEADER.split(",") == list(CSV_COLUMNS)
     assert {"car"} < set(df.object_name)  # the task's object and distractors
     cap = cv2.VideoCapture(str(video))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 300
@@ -73,7 +75,7 @@ def test_label_rule_on_a_hand_written_csv(tmp_path):
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
     assert files == ["test/0/15.png", "test/1/14.png", "train/0/10.png", "train/1/11.png",
                      "val/0/12.png", "val/0/13.png"]
-    with pytest.raises(SplitError, match="already exists"):
+    with pytest.raises(NoScopeError, match="already exists"):
         make_split("coral", out, csv, tmp_path / "frames", progress=False)
     make_split("coral", out, csv, tmp_path / "frames", force=True, progress=False)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
@@ -84,7 +86,7 @@ def test_split_refuses_gaps_in_frames(tmp_path):
     (tmp_path / "frames" / "7.png").unlink()
     csv = tmp_path / "l.csv"
     csv.write_text(NOSCOPE_CSV_HEADER + "\n")
-    with pytest.raises(SplitError, match="frame 7 is missing"):
+    with pytest.raises(NoScopeError, match="frame 7 is missing"):
         make_split("coral", tmp_path / "out", csv, tmp_path / "frames", progress=False)
     assert not (tmp_path / "out").exists()
 
@@ -121,3 +123,10 @@ def test_video_is_deterministic_and_frames_resume(tmp_path):
     assert run_cli("util/noscope_video_save.py", str(tmp_path / "1.mp4"), str(frames), "--quiet").returncode == 0
     assert (frames / "5.png").read_bytes() == before and (frames / ".complete").is_file()
     assert len(list(frames.glob("*.png"))) == 32 and not list(frames.glob(".*.tmp"))
+
+
+def test_short_names_come_from_the_registry():
+    assert noscope_names() == ["coral", "night", "roundabout", "taipei"]
+    assert noscope_task("taipei").name == "noscope-taipei"
+    with pytest.raises(TaskError, match="unknown NoScope task 'reef'; valid: coral, night"):
+        noscope_task("reef")

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 
-def _new_sibling(target: Path, make: Callable[[Path], None], tag: str = "tmp") -> Path:
-    """A hidden sibling of ``target`` with a fresh random name, created by ``make`` (which must
-    fail with FileExistsError when the name is taken)."""
+def _new_sibling(target: Path, make: Callable[[Path], None], tag: str = "tmp",
+                 keep_suffix: bool = False) -> Path:
+    """A hidden sibling of ``target`` with a fresh random name ending in ``.tag`` (or in ``.tag``
+    and the target's suffix), created by ``make`` (which must fail with FileExistsError when the
+    name is taken)."""
+    stem, suffix = (target.stem, target.suffix) if keep_suffix else (target.name, "")
     for _ in range(100):
-        path = target.with_name(f".{target.name}.{secrets.token_hex(4)}.{tag}")
+        path = target.with_name(f".{stem}.{secrets.token_hex(4)}.{tag}{suffix}")
         try:
             make(path)
             return path
@@ -36,12 +39,18 @@ def _new_file(path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(target: Path | str, mode: int | None = None) -> Iterator[Path]:
+def atomic_path(target: Path | str, mode: int | None = None,
+                keep_suffix: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` on success (and
-    ``chmod`` it to ``mode`` first when given); on an exception the temporary file goes."""
+    ``chmod`` it to ``mode`` first when given); on an exception the temporary file goes.
+
+    The temporary name ends in ``.tmp`` so that nothing reading ``*.png`` or ``*.csv`` picks it
+    up; ``keep_suffix`` ends it in the target's suffix instead, for writers that choose the
+    format from it (``cv2.VideoWriter``).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_sibling(target, _new_file)
+    tmp = _new_sibling(target, _new_file, keep_suffix=keep_suffix)
     try:
         yield tmp
         if mode is not None:

@@ -1,5 +1,5 @@
 """Drawing for the synthetic NoScope videos: backgrounds of fixed-camera scenes and simple
-but recognisable objects (person, car, bus, fish). Used by ``util/make_noscope_video.py``.
+but recognisable objects (person, car, bus, fish). Used by ``util/synth/noscope_video.py``.
 
 All drawing is in BGR (OpenCV's order) on uint8 frames; boxes are (x0, y0, x1, y1) floats.
 """
