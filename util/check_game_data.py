@@ -22,28 +22,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse  # noqa: E402
 import time  # noqa: E402
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from config.tasks import Task, TaskError  # noqa: E402
+from datasets import SPLITS, DatasetError, load_split, to_float  # noqa: E402
 from models import build_model  # noqa: E402
 from util.synth.game_data import GameDataError, game_task, generate_task  # noqa: E402
 
 
-def load_split(task: Task, folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """All PNGs of one split as (N, 3, H, W) floats in [0, 1] and class indices."""
-    xs, ys = [], []
-    for ci, cls in enumerate(task.classes):
-        for p in sorted((folder / cls).glob("*.png")):
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if img is None or img.shape[:2] != (task.height, task.width):
-                raise GameDataError(f"{p}: unreadable or not {task.height}x{task.width}; regenerate with --force")
-            xs.append(img[:, :, ::-1])
-            ys.append(ci)
-    x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float().div_(255)
-    return x, torch.tensor(ys)
+def load_float_split(task: Task, task_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split as training reads it (``datasets.load_split``, then ``to_float``): (N, 3, H, W)
+    floats and class indices."""
+    data = load_split(task, split, task_dir, progress=False)
+    return to_float(data.images, task), data.labels
 
 
 @torch.no_grad()
@@ -71,7 +63,7 @@ def main(args: argparse.Namespace) -> float:
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
     task_dir = generate_task(task, args.root, args.scale, args.seed)
-    (xtr, ytr), (xva, yva), (xte, yte) = (load_split(task, task_dir / s) for s in ("train", "val", "test"))
+    (xtr, ytr), (xva, yva), (xte, yte) = (load_float_split(task, task_dir, s) for s in SPLITS)
     print(f"{task.name}: {len(xtr)} train, {len(xva)} val, {len(xte)} test images, "
           f"{task.num_classes} classes (chance {100 / task.num_classes:.1f}%)")
     model = build_model(task, 1)
@@ -100,5 +92,5 @@ def main(args: argparse.Namespace) -> float:
 if __name__ == "__main__":
     try:
         main(get_args_parser().parse_args())
-    except (GameDataError, TaskError, OSError) as exc:
+    except (GameDataError, DatasetError, TaskError, OSError) as exc:
         sys.exit(f"error: {exc}")
