@@ -12,10 +12,11 @@ Examples::
     python3 train.py runs/effnet --efficientnet                  # the EfficientNet-style baselines (Table 5)
     python3 train.py runs/band --tasks noscope-coral --folds 1 4 --band-limit none 0 25 50 75
 
-Layout: ``SAVEDIR/<task>/fold<f>/`` (``SAVEDIR/<task>/efficientnet/``) holds ``current.pth``, ``best.pth``, ``stats.csv``,
-``<metric>.txt``, ``config.json`` (resolved settings, git commit, versions, device) and,
-once finished, ``done.json``. ``SAVEDIR/results.csv`` has one row per finished run and is
-rewritten (atomically) after each run, so it never holds duplicates.
+Layout (``util/training/layout.py`` owns it): ``SAVEDIR/<task>/fold<f>/`` (``SAVEDIR/<task>/efficientnet/``)
+holds ``current.pth``, ``best.pth``, ``stats.csv``, ``<metric>.txt``, ``config.json`` (resolved
+settings, git commit, versions, device) and, once finished, ``done.json``. ``SAVEDIR/results.csv``
+has one row per finished run and is rewritten (atomically) after each run, so it never holds
+duplicates.
 
 ``--band-limit CR...`` trains band-limited CNNs (``models/bandlimit.py``: each conv larger than
 1x1 discards CR% of its spectrum, forward and backward; ``none`` = ordinary convs), every task x
@@ -39,9 +40,6 @@ per epoch each vs 1.93 s for one run alone (1.55x the images per second in total
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import os
 import subprocess
 import sys
@@ -49,27 +47,19 @@ from pathlib import Path
 from typing import Any
 
 from config.tasks import REPO_ROOT, check_fold, get_task, task_names
-from fold_trainer import (USER_ERRORS, RunConfig, TrainError, add_run_options, band_label, check_band_limit,
-                          config_argv, finished_result, sigterm_as_ctrl_c, train_one)
-from models.bandlimit import band_tag
-from util.records.atomic import atomic_write_text
+from fold_trainer import finished_result, train_one
+from util.training.errors import USER_ERRORS, TrainError
+from util.training.interrupt import sigterm_as_ctrl_c
+from util.training.layout import BEST, LOG, band_label, run_dir, run_label, write_results
+from util.training.run_config import (RunConfig, add_config_arguments, check_band_limit, check_overrides, config_argv,
+                                      config_from_args)
 from util.training.run_pool import Job, Outcome, run_pool
 
-RESULT_FIELDS = ["task", "fold", "scaling", "best_val_top1", "test_top1", "test_top5", "best_epoch", "epochs",
-                 "wall_seconds", "device", "order_agreement", "band_limit", "kept_fraction"]
 TEACHER_FILES = REPO_ROOT / "model_files"
 TEACHER_NAMES = ("model.t7", "best.pth")  # the released code's teacher file, then ours
 # --quick: a small smoke run of the whole training path on a CPU.
 QUICK = {"tasks": ["lol/goldnumber-fraction", "noscope-coral"], "folds": [1, 2], "epochs": 4,
          "game_scale": 0.02, "noscope_frames": 2400}
-
-
-def run_dir(savedir: Path, task: str, fold: int, efficientnet: bool = False,
-            band_limit: float | None = None) -> Path:
-    """A run's folder: ``SAVEDIR/<task>/fold<f>``, or ``SAVEDIR/<task>/efficientnet``, with
-    ``-band<CR>`` appended for a band-limited CNN."""
-    name = "efficientnet" if efficientnet else f"fold{fold}"
-    return savedir / task / (name + ("" if band_limit is None else f"-{band_tag(band_limit)}"))
 
 
 def teacher_path(savedir: Path, task: str) -> Path:
@@ -79,7 +69,7 @@ def teacher_path(savedir: Path, task: str) -> Path:
     for name in TEACHER_NAMES:
         if (shipped / name).exists():
             return shipped / name
-    return run_dir(savedir, task, 1) / "best.pth"
+    return run_dir(savedir, task, 1) / BEST
 
 
 def distils(task: str, fold: int) -> bool:
@@ -89,7 +79,7 @@ def distils(task: str, fold: int) -> bool:
 
 def distils_from_this_savedir(savedir: Path, task: str, fold: int) -> bool:
     """Whether the run needs this savedir's fold-1 model (no shipped teacher), so waits for it."""
-    return distils(task, fold) and teacher_path(savedir, task) == run_dir(savedir, task, 1) / "best.pth"
+    return distils(task, fold) and teacher_path(savedir, task) == run_dir(savedir, task, 1) / BEST
 
 
 Run = tuple[str, int, float | None]  # (task, fold, band limit or None)
@@ -166,27 +156,6 @@ def ensure_data(task: str, args: argparse.Namespace) -> None:
     make_synthetic(task, args.data_root, args.synthetic_scale, args.noscope_frames, args.seed)
 
 
-def collect_results(savedir: Path) -> list[dict[str, Any]]:
-    rows = []
-    for done in sorted(savedir.rglob("done.json")):
-        rows.append(json.loads(done.read_text())["result"])
-    for r in rows:
-        r.setdefault("scaling", "fold")  # rows written before EfficientNet runs existed
-    rows.sort(key=lambda r: (r["task"], r["scaling"] != "fold", r["fold"],
-                             -1 if r.get("band_limit") is None else r["band_limit"]))
-    return rows
-
-
-def write_results(savedir: Path) -> list[dict[str, Any]]:
-    rows = collect_results(savedir)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=RESULT_FIELDS, lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(savedir / "results.csv", buf.getvalue())
-    return rows
-
-
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """Test top-1 at the best-validation epoch: folded (and EfficientNet) vs original, per task."""
     by_task: dict[str, dict[str, dict]] = {}
@@ -215,19 +184,8 @@ def run_config(args: argparse.Namespace, savedir: Path, task: str, fold: int, de
                band_limit: float | None = None) -> RunConfig:
     """One run's settings, the same whether it trains in this process or in a child."""
     outdir = run_dir(savedir, task, fold, args.efficientnet, band_limit)
-    return RunConfig(task=task, fold=fold, outdir=str(outdir),
-                     epochs=args.epochs,
-                     batch_size=args.batch_size, device=device, channel_align=args.channel_align,
-                     seed=args.seed, data_root=args.data_root, teacher=str(teacher_path(savedir, task)),
-                     continue_from_file=args.continue_from_file, eval_orders=args.eval_orders,
-                     cuda_graph=args.cuda_graph, amp=args.amp, scale_curriculum=args.scale_curriculum,
-                     progress=args.progress, efficientnet=args.efficientnet,
-                     effnet_resize=args.effnet_resize, band_limit=band_limit,
-                     band_algorithm=args.band_algorithm)
-
-
-def run_name(task: str, fold: int, band_limit: float | None) -> str:
-    return f"{task} f={fold}{band_label(band_limit)}"
+    return config_from_args(args, task=task, fold=fold, outdir=str(outdir), device=device,
+                            teacher=str(teacher_path(savedir, task)), band_limit=band_limit)
 
 
 def train_in_process(runs: list[Run], args: argparse.Namespace, savedir: Path, device: str) -> list[str]:
@@ -238,8 +196,8 @@ def train_in_process(runs: list[Run], args: argparse.Namespace, savedir: Path, d
             ensure_data(task, args)
             train_one(run_config(args, savedir, task, fold, device, band))
         except USER_ERRORS as exc:
-            failures.append(f"{run_name(task, fold, band)}: {exc}")
-            print(f"error: {run_name(task, fold, band)}: {exc}", file=sys.stderr, flush=True)
+            failures.append(f"{run_label(task, fold, band)}: {exc}")
+            print(f"error: {run_label(task, fold, band)}: {exc}", file=sys.stderr, flush=True)
         write_results(savedir)
     return failures
 
@@ -263,8 +221,8 @@ def train_parallel(runs: list[Run], args: argparse.Namespace, savedir: Path,
     jobs = []
     for task, fold, band in runs:
         if task in no_data:
-            failures.append(f"{run_name(task, fold, band)}: {no_data[task]}")
-            print(f"error: {run_name(task, fold, band)}: {no_data[task]}", file=sys.stderr, flush=True)
+            failures.append(f"{run_label(task, fold, band)}: {no_data[task]}")
+            print(f"error: {run_label(task, fold, band)}: {no_data[task]}", file=sys.stderr, flush=True)
         elif finished_result(run_config(args, savedir, task, fold, devices[0], band)) is None:
             teacher = (task, 1, None) if distils_from_this_savedir(savedir, task, fold) else None
             jobs.append(Job((task, fold, band), teacher))
@@ -273,9 +231,9 @@ def train_parallel(runs: list[Run], args: argparse.Namespace, savedir: Path,
         task, fold, band = job.key
         cfg = run_config(args, savedir, task, fold, device, band)
         cfg.progress = False  # no bars in a log file; the per-epoch lines stay
-        log = run_dir(savedir, task, fold, args.efficientnet, band) / "train.log"
+        log = run_dir(savedir, task, fold, args.efficientnet, band) / LOG
         log.parent.mkdir(parents=True, exist_ok=True)
-        print(f"[start] {run_name(task, fold, band)} on {device} (log: {log})", flush=True)
+        print(f"[start] {run_label(task, fold, band)} on {device} (log: {log})", flush=True)
         with open(log, "a") as fh:  # append: a resumed run keeps its earlier log
             return subprocess.Popen([sys.executable, str(REPO_ROOT / "fold_trainer.py"), *config_argv(cfg)],
                                     cwd=REPO_ROOT, stdout=fh, stderr=subprocess.STDOUT,
@@ -284,12 +242,12 @@ def train_parallel(runs: list[Run], args: argparse.Namespace, savedir: Path,
     def ended(out: Outcome) -> None:
         task, fold, band = out.key
         result = finished_result(run_config(args, savedir, task, fold, out.device or devices[0], band))
-        name = run_name(task, fold, band)
+        name = run_label(task, fold, band)
         if out.ok and result is not None:
             print(f"[done] {name}: test top-1 {result['test_top1']:.2f}% in {out.seconds:.0f} s", flush=True)
         else:
             why = ("teacher run failed" if out.blocked else out.error
-                   or last_line(run_dir(savedir, task, fold, args.efficientnet, band) / "train.log"))
+                   or last_line(run_dir(savedir, task, fold, args.efficientnet, band) / LOG))
             failures.append(f"{name}: {why}")
             print(f"[fail] {name}: {why}", flush=True)
         write_results(savedir)
@@ -333,7 +291,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint_cycle", type=int, default=1, metavar="N",
                    help="accepted from the released command line, where it was stored and never read: "
                         "current.pth is written after every epoch, whatever N is (default 1)")
-    add_run_options(p)
+    add_config_arguments(p, per_run=False)
     return p
 
 
@@ -352,8 +310,7 @@ def main(args: argparse.Namespace) -> int:
         get_task(t)  # unknown names: one line listing the valid ones
     for f in args.folds:
         check_fold(f)
-    if args.epochs is not None and args.epochs < 1:
-        raise TrainError("--epochs must be >= 1")
+    check_overrides(args.epochs, args.batch_size)
     if args.jobs < 1:
         raise TrainError(f"--jobs must be >= 1 (got {args.jobs})")
     if args.checkpoint_cycle < 1:
@@ -373,7 +330,7 @@ def main(args: argparse.Namespace) -> int:
                 for b in dict.fromkeys(args.band_limit)]
     else:
         runs = plan_runs(tasks, args.folds, savedir, args.band_limit)
-    print(f"{len(runs)} runs: " + ", ".join(run_name(*r) for r in runs), flush=True)
+    print(f"{len(runs)} runs: " + ", ".join(run_label(*r) for r in runs), flush=True)
     if args.jobs == 1:
         failures = train_in_process(runs, args, savedir, devices[0])
     else:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -60,12 +59,6 @@ class Curriculum:
         """Number of active classes during ``epoch`` (0-based)."""
         step = max(num_classes // self.step_divisor, 1)
         return min(num_classes, self.initial_classes(num_classes, fold) + (epoch // self.every) * step)
-
-    def full_at(self, num_classes: int, fold: int) -> int:
-        """First epoch at which every class is active."""
-        missing = num_classes - self.initial_classes(num_classes, fold)
-        step = max(num_classes // self.step_divisor, 1)
-        return math.ceil(missing / step) * self.every
 
 
 @dataclass(frozen=True)

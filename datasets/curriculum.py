@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from config.tasks import Task, get_task
 
-from .image_set import ImageSet
-
 
 class CurriculumSchedule:
     """Which classes are active in each epoch, for train and evaluation splits alike."""
@@ -39,11 +37,6 @@ class CurriculumSchedule:
         if self.curriculum is None:
             return self.num_classes
         return self.curriculum.classes_at(self._recipe_epoch(epoch), self.num_classes, self.fold)
-
-    def select(self, data: ImageSet, epoch: int) -> ImageSet:
-        """The samples of ``data`` whose class is active in ``epoch``."""
-        n = self.active_classes(epoch)
-        return data if n >= self.num_classes else data.subset(data.labels < n)
 
     def next_change(self, epoch: int) -> int | None:
         """First epoch after ``epoch`` with more active classes, or None."""

@@ -2,12 +2,10 @@
 ResNet-18's logits with an MSE loss).
 
 The teacher sees UN-augmented, normalised images, so its logits are computed once before
-training and paired with the images by index: the student's augmented batch and the
-teacher's logit of the same image travel together through ``distill_batches``.
+training and paired with the images by index (the trainer gathers a batch's targets with the
+same indices as its images).
 """
 from __future__ import annotations
-
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -36,22 +34,3 @@ def teacher_logits(teacher: nn.Module, data: ImageSet, task: Task, device: str |
         return torch.cat(out) if out else torch.empty(0, k)
     finally:
         teacher.train(was_training)
-
-
-def distill_batches(data: ImageSet, batch_size: int, logits: torch.Tensor | None = None, *,
-                    shuffle: bool = True, generator: torch.Generator | None = None, multiple: int = 1
-                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-    """Yield (images uint8, labels, teacher logits or None) batches over ``data``.
-
-    Each batch is trimmed to a multiple of ``multiple`` (the fold factor), so a folded
-    model sees whole groups; a trailing batch shorter than ``multiple`` is dropped.
-    """
-    if logits is not None and logits.shape[0] != len(data):
-        raise ValueError(f"{logits.shape[0]} teacher logits for {len(data)} images")
-    order = torch.randperm(len(data), generator=generator) if shuffle else torch.arange(len(data))
-    for start in range(0, len(data), batch_size):
-        idx = order[start:start + batch_size]
-        idx = idx[: len(idx) - len(idx) % multiple]
-        if len(idx) == 0:
-            continue
-        yield data.images[idx], data.labels[idx], (logits[idx] if logits is not None else None)

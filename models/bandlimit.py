@@ -84,11 +84,6 @@ def check_band_settings(compress_rate: float | None, preserve_energy: float | No
                              f"{', '.join(ALGORITHMS + ('auto',))}")
 
 
-def band_tag(compress_rate: float) -> str:
-    """Short label of a band limit in names and folders: 50 -> 'band50', 77.8 -> 'band77.8'."""
-    return f"band{compress_rate:g}"
-
-
 # ---------------------------------------------------------------- the band
 
 @dataclass(frozen=True)

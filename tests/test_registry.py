@@ -77,14 +77,6 @@ def test_recipe_defaults_are_the_released_code(name):
         assert (r.curriculum is not None) == (t.family == "game")
 
 
-def test_curriculum_reaches_all_classes():
-    t = get_task("lol/goldnumber-int")
-    c = t.recipe(2).curriculum
-    end = c.full_at(t.num_classes, 2)
-    assert c.classes_at(end, t.num_classes, 2) == t.num_classes
-    assert c.classes_at(end - 1, t.num_classes, 2) < t.num_classes
-
-
 def test_bench_entries_match_original_names():
     names = [e.name for e in bench_entries()]
     assert names[0].startswith("game_") and "noscope_coral" in names

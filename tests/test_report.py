@@ -11,11 +11,12 @@ from config.tasks import get_task, task_names
 from tests.conftest import assert_one_line_error, run_cli
 from util.reporting.markdown import md_table
 from util.reporting.paper import load_paper_results, paper_accuracy, paper_speedup
+from util.training.layout import CONFIG, REQUIRED_RESULT_FIELDS, RESULTS, STATS, run_dir
 
 TASKS = ("lol/goldnumber-fraction", "noscope-coral")
-TRAIN_HEADER = "task,fold,best_val_top1,test_top1,test_top5,best_epoch,epochs,wall_seconds,device"
+TRAIN_HEADER = ",".join(REQUIRED_RESULT_FIELDS)  # a results.csv from before the columns added later
 STATS_HEADER = ("epoch,classes,train_loss,train_top1,train_top5,val_loss,val_top1,val_top5,"
-                "test_loss,test_top1,test_top5,seconds")
+                "test_loss,test_top1,test_top5,seconds")  # from before train_seconds
 INFER_HEADER = ("Model,Trial,Batch Size,Mode,Fold,Throughput,FLOPs/sec,TputNorm,FLOPNorm,"
                 "Backend,Precision,Utilization,ChannelAlign,GPU")
 
@@ -27,17 +28,17 @@ def make_savedir(root: Path) -> Path:
     for t, task in enumerate(TASKS):
         for fold in (1, 2):
             rows.append(f"{task},{fold},{90 + t + fold},{91.25 + t - fold},99.5,4,5,{3725 + fold},cpu")
-            run = save / task / f"fold{fold}"
+            run = run_dir(save, task, fold)
             run.mkdir(parents=True)
             lines = [STATS_HEADER] + [
                 f"{e},{min(11, 2 + 3 * e) if fold > 1 else 11},1.0,50,80,1.0,{60 + 5 * e + t - 4 * fold},90,"
                 f"1.0,{59 + 5 * e},90,1.5" for e in range(5)]
-            (run / "stats.csv").write_text("\n".join(lines) + "\n")
-            (run / "config.json").write_text(json.dumps({
+            (run / STATS).write_text("\n".join(lines) + "\n")
+            (run / CONFIG).write_text(json.dumps({
                 "task": task, "fold": fold, "git": "0123456789abcdef0123", "device": "cpu",
                 "versions": {"python": "3.11.2", "torch": "2.14.1"},
                 "command": ["python3", "train.py", str(save), "--epochs", "5"]}))
-    (save / "results.csv").write_text("\n".join(rows) + "\n")
+    (save / RESULTS).write_text("\n".join(rows) + "\n")
     return save
 
 

@@ -13,6 +13,7 @@ import torch
 from config.tasks import get_task
 from conftest import REPO, assert_one_line_error, run_cli
 from fakes import write_cifar10, write_image_folder
+from util.training.layout import BEST, CONFIG, CURRENT, DONE, RESULT_FIELDS, RESULTS, STATS, run_dir
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +38,21 @@ def train(savedir, data_root, *extra, timeout=600):
 def test_game_folds_with_curriculum(tmp_path, data_root):
     p = train(tmp_path, data_root, "--tasks", "lol/goldnumber-fraction", "--folds", "1", "2", "--epochs", "2")
     assert p.returncode == 0, p.stderr[-2000:]
-    rows = read_csv(tmp_path / "results.csv")
+    rows = read_csv(tmp_path / RESULTS)
+    assert list(rows[0]) == RESULT_FIELDS
     assert [(r["task"], r["fold"]) for r in rows] == [("lol/goldnumber-fraction", "1"), ("lol/goldnumber-fraction", "2")]
     for f in (1, 2):
-        run = tmp_path / "lol/goldnumber-fraction" / f"fold{f}"
-        for name in ("current.pth", "best.pth", "stats.csv", "config.json", "done.json", "val_top1.txt"):
+        run = run_dir(tmp_path, "lol/goldnumber-fraction", f)
+        for name in (CURRENT, BEST, STATS, CONFIG, DONE, "val_top1.txt"):
             assert (run / name).exists(), name
-        stats = read_csv(run / "stats.csv")
+        stats = read_csv(run / STATS)
         assert [s["epoch"] for s in stats] == ["0", "1"]
-        ckpt = torch.load(run / "current.pth", weights_only=True)
+        ckpt = torch.load(run / CURRENT, weights_only=True)
         assert ckpt["epoch"] == 2 and ckpt["fold"] == f
-        cfg = json.loads((run / "config.json").read_text())
+        assert set(ckpt) == {"model", "optimizer", "scheduler", "epoch", "best_val", "best_epoch", "history", "rng",
+                             "wall_seconds", "task", "fold", "channel_align", "scaling", "curriculum_epochs",
+                             "band_limit"}
+        cfg = json.loads((run / CONFIG).read_text())
         assert cfg["run"]["fold"] == f and "torch" in cfg["versions"] and cfg["batch_images"] % f == 0
     # curriculum: the folded run starts with max(f, K // 10) = 2 of 11 classes, and (compressed to
     # 2 epochs) reaches all 11 by its last epoch; the original always sees all classes.
@@ -126,8 +131,8 @@ def test_released_cifar10_teacher_loads_and_distils(tmp_path, data_root, monkeyp
     from collections import OrderedDict
 
     import train as train_script
-    from fold_trainer import load_checkpoint, model_weights
     from models import build_model
+    from util.training.checkpoint import load_checkpoint, model_weights
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
     monkeypatch.setitem(get_task("cifar10").data, "validation_images", 10)
     files = tmp_path / "model_files"
@@ -228,14 +233,29 @@ def test_fold_trainer_cli_forwards_every_run_setting():
     """train.py --jobs starts runs as ``fold_trainer.py <config_argv(cfg)>``: nothing may be lost."""
     from dataclasses import fields
 
-    from fold_trainer import RunConfig, config_argv, config_from_args, get_args_parser
+    from fold_trainer import get_args_parser
+    from util.training.run_config import RunConfig, config_argv, config_from_args
     changed = dict(task="cifar10", fold=2, outdir="/tmp/r/cifar10/fold2", epochs=3, batch_size=8, device="cuda:1",
                    channel_align=8, seed=5, data_root="/d", teacher="/t/best.pth", continue_from_file="/c.pth",
                    eval_orders=2, cuda_graph=False, amp="fp16", scale_curriculum=False, progress=False,
                    efficientnet=True, effnet_resize="aspect", band_limit=37.5, band_algorithm="fft")
     assert set(changed) == {f.name for f in fields(RunConfig)}, "a new RunConfig field needs a CLI option"
-    for cfg in (RunConfig(**changed), RunConfig(task="noscope-coral", fold=1, outdir="o", teacher="t")):
+    for cfg in (RunConfig(**changed), RunConfig(task="noscope-coral", fold=1, outdir="o", teacher="t"),
+                RunConfig(task="noscope-coral", fold=1, outdir="runs/x/fold2")):
         assert config_from_args(get_args_parser().parse_args(config_argv(cfg))) == cfg
+
+
+def test_cli_defaults_are_the_dataclass_defaults(tmp_path):
+    """fold_trainer.py and train.py with no options train RunConfig's defaults."""
+    import train as train_script
+    from fold_trainer import get_args_parser
+    from util.training.run_config import RunConfig, config_from_args
+    want = RunConfig(task="noscope-coral", fold=2, outdir=str(tmp_path / "noscope-coral/fold2"))
+    assert config_from_args(get_args_parser().parse_args(["noscope-coral", "2", want.outdir])) == want
+    args = train_script.get_args_parser().parse_args([str(tmp_path)])
+    got = train_script.run_config(args, tmp_path, "noscope-coral", 2, "auto")
+    assert got == RunConfig(task="noscope-coral", fold=2, outdir=want.outdir,
+                            teacher=str(train_script.teacher_path(tmp_path, "noscope-coral")))
 
 
 def test_train_py_passes_no_progress_to_each_run(tmp_path):
@@ -284,16 +304,17 @@ def test_order_agreement(tmp_path, data_root):
 
 def test_predict_keeps_image_order_under_folding():
     """Per-image logits do not depend on grouping bookkeeping: an f=1 model gives the same
-    answers through the trainer's seeded grouping as through a plain forward."""
+    answers through the evaluator's seeded grouping as through a plain forward."""
     from datasets import ImageSet, to_float
-    from fold_trainer import FoldTrainer, RunConfig
-    t = FoldTrainer(RunConfig(task="lol/goldnumber-fraction", fold=1, outdir="/tmp/unused", device="cpu"))
-    t.build()
+    from models import build_model
+    from util.training.evaluate import Evaluator
+    task = get_task("lol/goldnumber-fraction")
+    model = build_model(task, 1)
     imgs = torch.randint(0, 255, (7, 3, 22, 52), dtype=torch.uint8)
-    data = ImageSet(imgs, torch.zeros(7, dtype=torch.long), get_task("lol/goldnumber-fraction").classes, "mem")
-    logits, _ = t.predict(data)
+    data = ImageSet(imgs, torch.zeros(7, dtype=torch.long), task.classes, "mem")
+    logits, _ = Evaluator(model, task, 1, torch.device("cpu")).predict(data)
     with torch.no_grad():
-        ref = t.model.eval()(to_float(imgs, get_task("lol/goldnumber-fraction")))
+        ref = model.eval()(to_float(imgs, task))
     assert torch.allclose(logits, ref, atol=1e-5)
 
 
@@ -337,30 +358,26 @@ def released_game_checkpoint(fold: int = 2) -> dict:
     return {"epoch": 4, "best_val_acc": 0.5, "model": model, "opt": opt}
 
 
-def test_continue_from_a_released_checkpoint(tmp_path):
-    from fold_trainer import FoldTrainer, RunConfig
+def test_continue_from_a_released_checkpoint(tmp_path, data_root):
+    from fold_trainer import FoldTrainer
+    from util.training.errors import TrainError
+    from util.training.run_config import RunConfig
     ckpt = released_game_checkpoint(2)
     path = tmp_path / "current.pth"
     torch.save(ckpt, path)
-    trainer = FoldTrainer(RunConfig(task="lol/goldnumber-fraction", fold=2, outdir=str(tmp_path / "run"),
-                                    device="cpu", continue_from_file=str(path)))
-    trainer.build()
-    trainer.resume()
-    assert trainer.start_epoch == 5  # the released "epoch" is the last one finished
+    cfg = RunConfig(task="lol/goldnumber-fraction", fold=2, outdir=str(tmp_path / "run"), device="cpu",
+                    data_root=str(data_root), continue_from_file=str(path), progress=False)
+    trainer = FoldTrainer(cfg)
+    assert trainer.state.epoch == 5  # the released "epoch" is the last one finished
     sd = trainer.model.state_dict()
     assert torch.equal(sd["head.weight"], ckpt["model"]["lin.weight"])
     assert torch.equal(sd["features.10.bias"], ckpt["model"]["conv.10.bias"])
     state = trainer.optimizer.state
     assert float(state[trainer.model.head.weight]["exp_avg"].flatten()[0]) == 0.0  # released index 0
     assert float(state[trainer.model.features[0].weight]["exp_avg"].flatten()[0]) == 2.0  # index 2
-    wrong = released_game_checkpoint(4)
-    torch.save(wrong, path)
-    bad = FoldTrainer(RunConfig(task="lol/goldnumber-fraction", fold=2, outdir=str(tmp_path / "run2"),
-                                device="cpu", continue_from_file=str(path)))
-    bad.build()
-    from fold_trainer import TrainError
+    torch.save(released_game_checkpoint(4), path)
     with pytest.raises(TrainError, match="does not match lol/goldnumber-fraction f=2"):
-        bad.resume()
+        FoldTrainer(cfg)
 
 
 def test_released_train_command_line(tmp_path, data_root):
@@ -381,7 +398,8 @@ def test_released_train_command_line(tmp_path, data_root):
 def test_efficientnet_baseline_trains_on_images_resized_as_released(tmp_path, data_root):
     """train.py --efficientnet: the compound-scaled V1 (29 channels, 4 convs), trained on images
     resized as the released train.py did: Resize((int(W / 1.15), int(H / 1.15))) = 45 x 19."""
-    from fold_trainer import FoldTrainer, RunConfig
+    from fold_trainer import FoldTrainer
+    from util.training.run_config import RunConfig
     p = train(tmp_path, data_root, "--tasks", "lol/goldnumber-fraction", "--efficientnet", "--epochs", "1",
               "--batch-size", "16")
     assert p.returncode == 0, p.stderr[-2000:]
@@ -394,8 +412,6 @@ def test_efficientnet_baseline_trains_on_images_resized_as_released(tmp_path, da
         t = FoldTrainer(RunConfig(task="lol/goldnumber-fraction", fold=1, outdir=str(tmp_path / resize),
                                   device="cpu", data_root=str(data_root), efficientnet=True,
                                   effnet_resize=resize, progress=False))
-        t.build()
-        t.load_data()
         assert tuple(t.train_set.images.shape[2:]) == size and tuple(t.test_set.images.shape[2:]) == size
     assert_one_line_error(train(tmp_path, data_root, "--tasks", "noscope-coral", "--efficientnet"),
                           "no EfficientNet-style baseline")

@@ -57,8 +57,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def load_network(path: Path) -> tuple[torch.nn.Module, str, int]:
     """The trained network of a checkpoint, its task name and fold."""
-    from fold_trainer import TrainError, load_checkpoint
     from models import build_model
+    from util.training.checkpoint import load_checkpoint
+    from util.training.errors import TrainError
 
     if not path.is_file():
         raise AccelError(f"checkpoint {path} does not exist; give a best.pth written by fold_trainer.py")

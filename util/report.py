@@ -30,7 +30,6 @@ import datetime as dt
 import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -40,8 +39,9 @@ if __package__ in (None, ""):  # run as ``python3 util/report.py``
 
 import pandas as pd  # noqa: E402
 
-from config.tasks import REPO_ROOT, TaskError  # noqa: E402
+from config.tasks import TaskError  # noqa: E402
 from util.records.atomic import atomic_write_text  # noqa: E402
+from util.records.provenance import git_hash  # noqa: E402
 from util.reporting.markdown import DASH, fmt, fmt_signed, md_table  # noqa: E402
 from util.reporting.paper import paper_accuracy, paper_citation, paper_fact, paper_inference_setting  # noqa: E402
 from util.reporting.data import (ReportError, band_or_none, known_task, load_inference,  # noqa: E402
@@ -149,19 +149,6 @@ def _command(cmd) -> str:
     return DASH if cmd in (None, "") else str(cmd)
 
 
-def _git_head() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (git not available)"
-    if head.returncode != 0:
-        return "unknown (not a git checkout)"
-    return head.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
-
-
 def provenance_section(savedir: Path, train: pd.DataFrame, results: Path | None,
                        commands: list[str], argv: list[str]) -> str:
     """Exact commands, git hashes, devices and library versions behind every number."""
@@ -179,7 +166,7 @@ def provenance_section(savedir: Path, train: pd.DataFrame, results: Path | None,
                      str(cfg.get("device", r.device)), _versions(cfg)])
     out = ["## 6. How these numbers were produced", "",
            "This report:", "", "```", shlex.join(["python3", "util/report.py", *argv]), "```", "",
-           f"Repository at `{_git_head()}`; Python {platform.python_version()}, "
+           f"Repository at `{git_hash() or 'unknown (no git checkout)'}`; Python {platform.python_version()}, "
            f"pandas {pd.__version__}.", "", "Training runs (from each run's `config.json`):", ""]
     if cmds:
         out += ["```"] + [f"{c}    # {len(v)} run(s)" for c, v in cmds.items()] + ["```", ""]

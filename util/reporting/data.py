@@ -1,13 +1,11 @@
 """Readers for what training and the inference benchmark write, for ``util/report.py``.
 
-Formats (fixed by the training and benchmark scripts):
+Formats:
 
-* ``SAVEDIR/results.csv``: ``task,fold,best_val_top1,test_top1,test_top5,best_epoch,epochs,
-  wall_seconds,device`` (accuracies in percent, one row per (task, fold)), optionally
-  ``band_limit,kept_fraction`` (band-limited runs, in ``SAVEDIR/<task>/fold<f>-band<CR>/``);
-* ``SAVEDIR/<task>/fold<f>/stats.csv``: ``epoch,classes,train_loss,train_top1,train_top5,
-  val_loss,val_top1,val_top5,test_loss,test_top1,test_top5,seconds`` and
-  ``SAVEDIR/<task>/fold<f>/config.json`` (resolved config with versions, git, device, command);
+* training (``util/training/layout.py`` owns the folders, file names and columns):
+  ``SAVEDIR/results.csv`` (one row per run, accuracies in percent; columns added later, such as
+  ``band_limit,kept_fraction``, may be absent in older files), and per run ``stats.csv`` and
+  ``config.json`` (resolved config with versions, git, device, command);
 * the benchmark CSV: ``Model,Trial,Batch Size,Mode,Fold,Throughput,FLOPs/sec,TputNorm,FLOPNorm,
   Backend,Precision,Utilization,ChannelAlign,PadInput,GPU,Bandwidth`` (the last seven
   optional), several trials per configuration, summarised here by medians.
@@ -22,9 +20,8 @@ from typing import Any
 import pandas as pd
 
 from config.tasks import FAMILIES, Task, TaskError, bench_entries, get_task, task_names
+from util.training.layout import CONFIG, REQUIRED_RESULT_FIELDS, RESULTS, STATS, run_dir
 
-TRAIN_COLUMNS = ["task", "fold", "best_val_top1", "test_top1", "test_top5", "best_epoch",
-                 "epochs", "wall_seconds", "device"]
 STATS_COLUMNS = ["epoch", "val_top1"]  # the ones the report needs
 INFER_REQUIRED = ["Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput"]
 INFER_CONFIG = ["Backend", "Precision", "ChannelAlign", "PadInput", "GPU", "BandLimit"]  # optional, part of a config key
@@ -59,11 +56,11 @@ def task_order(name: str) -> tuple[int, str]:
 
 def load_training(savedir: Path) -> pd.DataFrame:
     """``SAVEDIR/results.csv`` sorted by task (registry order) and fold."""
-    path = Path(savedir) / "results.csv"
+    path = Path(savedir) / RESULTS
     if not path.is_file():
         raise ReportError(f"{savedir} is not a training output folder (no {path}): "
                           f"run `python3 train.py {savedir}` first")
-    df = _read_csv(path, TRAIN_COLUMNS, "it must be the results.csv written by train.py")
+    df = _read_csv(path, REQUIRED_RESULT_FIELDS, "it must be the results.csv written by train.py")
     for col in ("fold", "best_epoch", "epochs"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     if df["fold"].isna().any():
@@ -75,12 +72,6 @@ def load_training(savedir: Path) -> pd.DataFrame:
     return df.drop(columns="_key").reset_index(drop=True)
 
 
-def run_dir(savedir: Path, task: str, fold: int, band_limit: float | None = None) -> Path:
-    from train import run_dir as train_run_dir  # the one owner of the layout
-
-    return train_run_dir(Path(savedir), task, fold, band_limit=band_limit)
-
-
 def band_or_none(value: Any) -> float | None:
     """A results row's band limit: None for ordinary convs (an empty cell)."""
     return None if value is None or pd.isna(value) else float(value)
@@ -88,7 +79,7 @@ def band_or_none(value: Any) -> float | None:
 
 def load_stats(savedir: Path, task: str, fold: int, band_limit: float | None = None) -> pd.DataFrame | None:
     """Per-epoch stats of one run, or None when absent or without the needed columns."""
-    path = run_dir(savedir, task, fold, band_limit) / "stats.csv"
+    path = run_dir(savedir, task, fold, band_limit=band_limit) / STATS
     if not path.is_file():
         return None
     try:
@@ -102,7 +93,7 @@ def load_stats(savedir: Path, task: str, fold: int, band_limit: float | None = N
 
 def load_run_config(savedir: Path, task: str, fold: int,
                     band_limit: float | None = None) -> dict[str, Any] | None:
-    path = run_dir(savedir, task, fold, band_limit) / "config.json"
+    path = run_dir(savedir, task, fold, band_limit=band_limit) / CONFIG
     try:
         data = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):

@@ -1,1 +1,3 @@
-"""Training orchestration: the run folder layout and results, and the pool of concurrent runs."""
+"""The training library behind train.py and fold_trainer.py: a run's settings (run_config), its
+folder and files (layout), checkpoints (checkpoint), the training step (step), evaluation
+(evaluate), and the pool of concurrent runs (run_pool)."""
