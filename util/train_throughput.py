@@ -77,6 +77,7 @@ import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -720,7 +721,18 @@ def user_errors() -> tuple[type[Exception], ...]:
     return (ThroughputError, TaskError, *extra, *data)
 
 
+def sigterm_as_ctrl_c() -> None:
+    """SIGTERM (``timeout``, a scheduler) ends the command as Ctrl-C does: the runs are stopped,
+    the MPS daemon quit and the CSV keeps what was measured. Later signals are swallowed."""
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
+
+
 if __name__ == "__main__":
+    sigterm_as_ctrl_c()
     try:
         sys.exit(main(get_args_parser().parse_args()))
     except Exception as exc:
