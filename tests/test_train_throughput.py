@@ -258,5 +258,5 @@ def test_cli_from_csv_prints_table_and_projection(tmp_path):
     table = tt.paper_table_runs()
     hours_n1 = sum(t.images for t in table) / 55000.0 / 3600  # one measured row: every run at its rate
     assert f"{hours_n1:10.2f}" in proc.stdout and "2.00x" in proc.stdout
-    assert "ASSUMED" in proc.stdout and "<- best" in proc.stdout
+    assert "ASSUMED" in proc.stdout and "<- fewest GPU-hours" in proc.stdout
     assert_one_line_error(run_cli(TOOL, "--from-csv", str(tmp_path / "missing.csv")), "does not exist")

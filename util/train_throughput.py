@@ -402,20 +402,26 @@ def format_projection(projs: Sequence[Projection], table: Sequence[TableRun],
              f"{sum(t.images for t in table) / 1e9:.3f} G training images at the recipes' epochs "
              "(curriculum included)",
              f"{'N':>3s} {'mps':>4s} {'GPU-hours':>10s} {'wall 1 GPU':>11s} {'wall 2 GPUs':>12s} "
-             f"{'longest run (h)':>22s}"]
+             f"{'longest run at N (h)':>26s}"]
     best = min(projs, key=lambda p: p.gpu_hours) if projs else None
     for p in projs:
         lines.append(f"{p.runs:3d} {p.mps:>4s} {p.gpu_hours:10.2f} {p.wall_hours(1):11.2f} "
-                     f"{p.wall_hours(2):12.2f} {p.longest_run_hours:8.2f} ({p.longest_run})"
-                     + ("   <- best" if p is best else ""))
+                     f"{p.wall_hours(2):12.2f} {p.longest_run_hours:10.2f} ({p.longest_run})"
+                     + ("   <- fewest GPU-hours" if p is best else ""))
     if best is not None:
+        for gpus in (1, 2):
+            w = min(projs, key=lambda p: p.wall_hours(gpus))
+            lines.append(f"Shortest wall-clock on {gpus} GPU{'s' if gpus > 1 else ''}: N={w.runs} per GPU, "
+                         f"mps {w.mps}: {w.wall_hours(gpus):.2f} h")
         lines.append(f"Rates: {len(best.exact)} run(s) at their own measured rate "
                      f"({', '.join(best.exact) or 'none'}); {len(best.by_task)} at the mean rate of the "
                      f"measured folds of their task; {len(best.assumed)} ASSUMED to train at the mean "
                      f"measured rate per image of {', '.join(measured_tasks) or 'the measured tasks'}"
                      + (f" ({_by_model(best.assumed)})" if best.assumed else "") + ".")
-        lines.append("Wall-clock = max(GPU-hours / GPUs, longest run at the per-run rate); runs that "
-                     "finish early leave fewer than N to share the GPU, so the real tail is longer.")
+        lines.append("Wall-clock = max(GPU-hours / GPUs, longest run at the per-run rate of N sharing runs). "
+                     "Neither term is exact: once fewer than N runs are left the aggregate rate falls "
+                     "(GPU-hours / GPUs is optimistic) while the last runs speed up (the longest-run term "
+                     "is pessimistic); start the longest runs first.")
     return "\n".join(lines)
 
 
