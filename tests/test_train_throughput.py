@@ -147,15 +147,16 @@ def test_projection_by_hand():
              tt.TableRun("V1 f=2", "lol/goldnumber-fraction", 2, False, 10, 7_200_000),
              tt.TableRun("V1 EfficientNet", "lol/goldnumber-fraction", 1, True, 10, 1_800_000),
              tt.TableRun("V2 f=1", "apex/squad_count_v2", 1, False, 10, 1_000_000)]
-    rows = [row(fold=1, runs=4, agg=1000.0), row(fold=4, runs=4, agg=3000.0), row(fold=1, runs=1, agg=500.0)]
+    rows = [row(fold=1, runs=4, agg=1000.0), row(fold=4, runs=4, agg=3000.0), row(fold=1, runs=1, agg=500.0),
+            row(task="sot/timer3", fold=1, runs=4, agg=8000.0)]
     p = tt.project(table, rows, runs=4, mps="off")
     # V1 f=1 at 1000/s: 1 h; V1 f=2 at the mean of f=1 and f=4 (2000/s): 1 h; EfficientNet at f=1's
-    # 1000/s: 0.5 h; V2 at the mean of every measured row of N=4 (2000/s): 500 s
-    assert p.gpu_hours == pytest.approx(1 + 1 + 0.5 + 500 / 3600)
+    # 1000/s: 0.5 h; V2 at the mean of every measured row of N=4 (1000, 3000, 8000: 4000/s): 250 s
+    assert p.gpu_hours == pytest.approx(1 + 1 + 0.5 + 250 / 3600)
     assert p.exact == ["V1 f=1"] and p.by_task == ["V1 f=2", "V1 EfficientNet"] and p.assumed == ["V2 f=1"]
     # each run gets a quarter of the rate: V1 f=1 alone takes 4 h, V1 f=2 4 h too (first wins)
     assert p.longest_run_hours == pytest.approx(4.0) and p.longest_run == "V1 f=1"
-    assert p.wall_hours(1) == pytest.approx(4.0)  # max(2.64 GPU-hours, 4 h longest run)
+    assert p.wall_hours(1) == pytest.approx(4.0)  # max(2.57 GPU-hours, 4 h longest run)
     with pytest.raises(tt.ThroughputError, match="N=8"):
         tt.project(table, rows, runs=8, mps="off")
 
