@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_one_line_error, run_cli
-from fold_trainer import STATS_FIELDS
+from util.training.layout import STATS_FIELDS
 from util import train_throughput as tt
 from util.train_throughput import Epoch
 

@@ -88,7 +88,7 @@ from datetime import datetime, timezone  # noqa: E402
 from typing import Any, Callable, Iterator, Sequence  # noqa: E402
 
 from config.tasks import REPO_ROOT, TaskError, check_fold, get_task, task_names  # noqa: E402
-from util.io import atomic_write_text  # noqa: E402
+from util.records.atomic import atomic_write_text  # noqa: E402
 
 DEFAULT_TASK = "lol/goldnumber-fraction"
 DEFAULT_RUNS = (1, 4, 8)
@@ -304,9 +304,9 @@ def task_class_counts(task_name: str, noscope_frames: int = NOSCOPE_FRAMES) -> l
     NoScope: ``noscope_frames // chunks`` in one bucket, as the registry has no class sizes)."""
     t = get_task(task_name)
     if t.family == "game":
-        return [int(t.data["images_per_class"]["train"])] * t.num_classes
+        return [int(t.data.images_per_class["train"])] * t.num_classes
     if t.family == "noscope":
-        return [noscope_frames // int(t.data["noscope"]["chunks"])]
+        return [noscope_frames // t.data.noscope.chunks]
     raise ThroughputError(f"{task_name}: the accuracy-table projection covers game and NoScope tasks only")
 
 
@@ -481,7 +481,7 @@ def prepare_data(task: str, data_root: str | None) -> list[int]:
     returns the training images per class in label order."""
     t = get_task(task)
     where = t.data_dir(data_root)
-    if t.data["source"] != "image_folder":
+    if t.data.source != "image_folder":
         raise ThroughputError(f"{task}: only image-folder tasks (game, NoScope) can be measured here")
     if not all((where / s).is_dir() for s in ("train", "val", "test")):  # as train.has_data, without torch
         raise ThroughputError(f"no data for {task} at {where}: make it with python3 util/make_game_data.py ROOT "
@@ -523,7 +523,7 @@ def last_log_line(folder: Path) -> str:
 
 def launch_runs(task: str, fold: int, n: int, group_dir: Path, args: argparse.Namespace) -> list[Watched]:
     """Start N fold_trainer.py runs with the command line train.py --jobs gives its children."""
-    from fold_trainer import config_argv
+    from util.training.run_config import config_argv
     from train import get_args_parser as train_parser
     from train import run_config
 
@@ -548,7 +548,7 @@ def launch_runs(task: str, fold: int, n: int, group_dir: Path, args: argparse.Na
 def watch(runs: list[Watched], timeout: float, probe: Callable[[], bool] | None = None) -> bool | None:
     """Poll the runs until all exit; a failed run, a timeout or Ctrl-C stops them all. Returns
     the probe's answer, asked once while every run was past its first epoch (None: no probe)."""
-    from util.run_pool import stop_all
+    from util.training.run_pool import stop_all
 
     deadline = time.monotonic() + timeout
     answer = None
