@@ -337,6 +337,11 @@ def bench_entries(groups: tuple[str, ...] | list[str] | None = None) -> list[Ben
         bad = sorted(set(groups) - set(BENCH_GROUPS))
         if bad:
             raise TaskError(f"unknown model group(s) {bad}; valid groups: {', '.join(BENCH_GROUPS)}")
+    return [e for e in _bench_entries() if groups is None or e.group in groups]
+
+
+@lru_cache(maxsize=None)
+def _bench_entries() -> tuple[BenchEntry, ...]:
     out, effnet = [], []
     for task in _registry().values():
         if not task.bench_name:
@@ -347,7 +352,7 @@ def bench_entries(groups: tuple[str, ...] | list[str] | None = None) -> list[Ben
             effnet.append(BenchEntry(key, task, "efficientnet", key, task.flop_key))
     order = {"game": 0, "noscope": 1}
     out.sort(key=lambda e: order.get(e.task.family, 2))
-    return [e for e in out + effnet if groups is None or e.group in groups]
+    return tuple(out + effnet)
 
 
 def get_bench_entry(name: str) -> BenchEntry:
