@@ -52,8 +52,8 @@ import sys
 import torch
 
 from config.tasks import BENCH_GROUPS, BenchEntry, TaskError, bench_entries
-from models import kept_fraction
-from models.costs import LayerCost, arithmetic_intensity
+from models import kept_fraction, model_input_shape
+from models.costs import LayerCost, arithmetic_intensity, layer_costs
 from util.bench.roofline import layer_roofline
 from util.bench.variants import build_variant, variant_costs
 
@@ -125,10 +125,9 @@ def band_rows(band_limit: float, algorithm: str = "auto", groups=BENCH_GROUPS, f
             continue
         for fold in (1, *folds):
             direct = model_costs(entry, fold, batch_size, channel_align)
-            band_args = {"band_limit": band_limit, "band_algorithm": algorithm}
-            model = build_variant(entry, entry.variant(fold), channel_align=channel_align,
-                                  meta=True, **band_args)
-            band = model_costs(entry, fold, batch_size, channel_align, **band_args)
+            model = build_variant(entry, entry.variant(fold), channel_align=channel_align, meta=True,
+                                  band_limit=band_limit, band_algorithm=algorithm)
+            band = layer_costs(model, model_input_shape(model), batch_size // fold)  # sets kept_fraction
             rows.append({
                 "model": entry.name, "fold": fold, "band_limit": band_limit,
                 "algorithm": model_algorithm(model), "kept_fraction": kept_fraction(model),
