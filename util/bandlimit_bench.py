@@ -51,7 +51,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from config.tasks import Task, TaskError, get_task  # noqa: E402
 from models import build_model, kept_fraction, model_input_shape, unfold_logits  # noqa: E402
-from models.bandlimit import ALGORITHMS, BandLimitError, band_layers, check_band_settings  # noqa: E402
+from models.bandlimit import ALGORITHMS, BandLimitError, check_band_settings  # noqa: E402
 from models.costs import layer_costs  # noqa: E402
 from util.bench.bandlimit_results import TABLE as BAND_TABLE  # noqa: E402
 from util.bench.results import ResultsError  # noqa: E402
