@@ -51,24 +51,20 @@ import sys
 
 import torch
 
-from config.tasks import BenchEntry, TaskError, bench_entries
-from models import build_model, kept_fraction, model_input_shape
-from models.costs import LayerCost, arithmetic_intensity, layer_costs, roofline_seconds
-
-GROUPS = ("game", "noscope", "efficientnet")
+from config.tasks import BENCH_GROUPS, BenchEntry, TaskError, bench_entries
+from models import kept_fraction, model_input_shape
+from models.costs import LayerCost, arithmetic_intensity, layer_costs
+from util.bench.roofline import layer_roofline
+from util.bench.variants import build_variant, variant_costs
 
 
 def model_costs(entry: BenchEntry, fold: int, batch_size: int, channel_align: int = 1,
                 pad_input: bool = False, **band) -> list[LayerCost]:
-    """Layer costs of ``entry`` at ``fold`` (fold 2 of an EfficientNet entry is its
-    compound-scaled model) for a batch of ``batch_size`` images; ``band``: ``band_limit`` and
-    ``band_algorithm`` of ``build_model``."""
-    scaling = "efficientnet" if (entry.scaling == "efficientnet" and fold != 1) else "fold"
-    f = 1 if scaling == "efficientnet" else fold
-    with torch.device("meta"):  # shapes only: no weights are allocated or initialised
-        model = build_model(entry.task, f, scaling=scaling, channel_align=channel_align,
-                            pad_input=pad_input, **band)
-    return layer_costs(model, model_input_shape(model), batch_size // f)
+    """Layer costs of ``entry`` at ``fold`` (``BenchEntry.variant``: fold 2 of an EfficientNet
+    entry is its compound-scaled model) for a batch of ``batch_size`` images; ``band``:
+    ``band_limit`` and ``band_algorithm`` of ``build_model``."""
+    return variant_costs(entry, entry.variant(fold), batch_size, channel_align=channel_align,
+                         pad_input=pad_input, **band)
 
 
 def model_ai(entry: BenchEntry, fold: int, batch_size: int, bytes_per_elt: int,
@@ -78,72 +74,60 @@ def model_ai(entry: BenchEntry, fold: int, batch_size: int, bytes_per_elt: int,
                                 count_bias)
 
 
-def group_of(entry: BenchEntry) -> str:
-    return "efficientnet" if entry.scaling == "efficientnet" else entry.task.family
-
-
-def ai_rows(groups=GROUPS, folds=(2, 3, 4), batch_size: int = 1024, bytes_per_elt: int = 2,
+def ai_rows(groups=BENCH_GROUPS, folds=(2, 3, 4), batch_size: int = 1024, bytes_per_elt: int = 2,
             channel_align: int = 1, count_bias: bool = False) -> list[dict[str, object]]:
     rows = []
-    for entry in bench_entries():
-        if group_of(entry) not in groups:
-            continue
-
+    for entry in bench_entries(groups):
         def ai(fold: int) -> float:
             return model_ai(entry, fold, batch_size, bytes_per_elt, channel_align, count_bias)
 
         row: dict[str, object] = {"model": entry.name, "batch_size": batch_size,
                                   "original_AI": ai(1)}
+        kept = entry.bench_folds(folds)
         for f in folds:
-            keep = entry.scaling == "fold" or f == 2
-            row[f"tformed_AI_{f}"] = ai(f) if keep else ""
+            row[f"tformed_AI_{f}"] = ai(f) if f in kept else ""
         rows.append(row)
     return rows
 
 
-def roofline_rows(peak_flops: float, bytes_per_sec: float, groups=GROUPS, folds=(2, 3, 4),
+def roofline_rows(peak_flops: float, bytes_per_sec: float, groups=BENCH_GROUPS, folds=(2, 3, 4),
                   batch_size: int = 1024, bytes_per_elt: int = 2, channel_align: int = 1,
                   pad_input: bool = False) -> list[dict[str, object]]:
     """Per model: microseconds per batch at the layer roofline, and original / folded."""
     rows = []
-    for entry in bench_entries():
-        if group_of(entry) not in groups:
-            continue
+    for entry in bench_entries(groups):
+        def roof(fold: int):
+            return layer_roofline(entry, entry.variant(fold), batch_size, peak_flops, bytes_per_sec,
+                                  bytes_per_elt, channel_align=channel_align, pad_input=pad_input)
 
-        def micros(fold: int) -> float:
-            return 1e6 * roofline_seconds(model_costs(entry, fold, batch_size, channel_align,
-                                                      pad_input),
-                                          peak_flops, bytes_per_sec, bytes_per_elt)
-
+        original = roof(1)
         row: dict[str, object] = {"model": entry.name, "batch_size": batch_size,
-                                  "original_us": micros(1)}
-        kept = [f for f in folds if entry.scaling == "fold" or f == 2]
-        times = {f: micros(f) for f in kept}
+                                  "original_us": 1e6 * original.seconds}
+        kept = entry.bench_folds(folds)
         # compare per image: a folded batch holds (batch_size // f) * f images (1023 at f = 3)
-        per_image = row["original_us"] / batch_size
+        times = {f: roof(f) for f in folds if f in kept}
         for f in folds:
-            row[f"tformed_us_{f}"] = times.get(f, "")
+            row[f"tformed_us_{f}"] = 1e6 * times[f].seconds if f in times else ""
         for f in folds:
-            images = (batch_size // f) * f if entry.scaling == "fold" else batch_size
-            row[f"bound_speedup_{f}"] = per_image / (times[f] / images) if f in times else ""
+            row[f"bound_speedup_{f}"] = (times[f].images_per_sec / original.images_per_sec
+                                         if f in times else "")
         rows.append(row)
     return rows
 
 
-def band_rows(band_limit: float, algorithm: str = "auto", groups=GROUPS, folds=(2, 3, 4),
+def band_rows(band_limit: float, algorithm: str = "auto", groups=BENCH_GROUPS, folds=(2, 3, 4),
               batch_size: int = 1024, bytes_per_elt: int = 2,
               channel_align: int = 1) -> list[dict[str, object]]:
     """Band-limited CNNs beside the same CNNs with direct convolutions (``--band-limit``)."""
     rows = []
-    for entry in bench_entries():
-        if entry.scaling != "fold" or group_of(entry) not in groups:
+    for entry in bench_entries(groups):
+        if entry.is_efficientnet:  # band-limited variants of the fold entries only
             continue
         for fold in (1, *folds):
             direct = model_costs(entry, fold, batch_size, channel_align)
-            with torch.device("meta"):  # shapes only, as model_costs
-                model = build_model(entry.task, fold, channel_align=channel_align,
-                                    band_limit=band_limit, band_algorithm=algorithm)
-            band = layer_costs(model, model_input_shape(model), batch_size // fold)
+            model = build_variant(entry, entry.variant(fold), channel_align=channel_align, meta=True,
+                                  band_limit=band_limit, band_algorithm=algorithm)
+            band = layer_costs(model, model_input_shape(model), batch_size // fold)  # sets kept_fraction
             rows.append({
                 "model": entry.name, "fold": fold, "band_limit": band_limit,
                 "algorithm": model_algorithm(model), "kept_fraction": kept_fraction(model),
@@ -165,24 +149,25 @@ def model_algorithm(model, device_type: str = "cuda") -> str:
 
 def measured_roofline(bytes_per_elt: int) -> tuple[float, float]:
     """This machine's GPU: measured peak FLOPs/sec for the element size, and bytes/sec."""
+    from util.bench.config import PRECISIONS, precision_of_bytes
     from util.bench.peak import peak_bandwidth, peak_flops
 
     if not torch.cuda.is_available():
         raise TaskError("--roofline needs the GPU's numbers: run it on the GPU machine, or pass "
                         "--peak-tflops and --bandwidth-tbs")
-    dtype = {2: torch.float16, 4: torch.float32}.get(bytes_per_elt)
-    if dtype is None:
+    precision = precision_of_bytes(bytes_per_elt)
+    if precision is None:
         raise TaskError("--roofline measures fp16 (--bytes_per_elt 2) or fp32 (4) peaks; pass "
                         "--peak-tflops for other sizes")
     device = torch.device("cuda")
-    return peak_flops(dtype, device), peak_bandwidth(device)
+    return peak_flops(PRECISIONS[precision], device), peak_bandwidth(device)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch_size", type=int, default=1024, help="images per batch (default 1024)")
     p.add_argument("--bytes_per_elt", type=int, default=2, help="bytes per element: 2 = FP16 (default), 4 = FP32")
-    p.add_argument("--groups", nargs="+", choices=GROUPS, default=list(GROUPS), help="model groups to print")
+    p.add_argument("--groups", nargs="+", choices=BENCH_GROUPS, default=list(BENCH_GROUPS), help="model groups to print")
     p.add_argument("--folds", nargs="+", type=int, default=[2, 3, 4], help="fold factors (default 2 3 4)")
     p.add_argument("--channel-align", type=int, default=1, help="round internal widths up to this multiple")
     p.add_argument("--pad-input", action="store_true",

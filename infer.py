@@ -69,8 +69,14 @@ import sys
 
 from config.tasks import TaskError
 from models import CompoundScaling, FoldError
-from util.bench.backends import BACKENDS, BenchError, tensorrt_available
-from util.bench.runner import DEVICES, PRECISIONS, BenchConfig, describe, resolve_target, run_benchmark
+from util.bench.backends import BenchError, tensorrt_available
+from util.bench.config import BenchConfig, add_config_arguments, config_from_args, default_of
+from util.bench.runner import describe, resolve_target, run_benchmark
+
+# Settings with the flags of their BenchConfig field (released spellings too: --num_warmup);
+# the batch, backend and precision have their released flags below.
+MEASUREMENT = ("num_warmup", "num_iteration", "trials", "channels_last", "channel_align", "pad_input",
+               "device", "end_to_end", "seed", "band_limit", "band_algorithm")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -84,13 +90,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="fold the model (FOLD > 1); without it FOLD only widens the layers, as released")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--batch_size", type=int, default=None,
-                      help="model inputs per batch, as released (default 1024): B x f images when folded")
-    size.add_argument("--batch-images", "--batch_images", dest="batch_images", type=int, default=None,
-                      help="images per batch instead; a folded model gets N // f inputs")
-    p.add_argument("--num_warmup", type=int, default=100, help="warm-up iterations (default 100)")
-    p.add_argument("--num_iteration", type=int, default=10000,
-                   help="timed iterations per trial (default 10000)")
-    p.add_argument("--trials", type=int, default=5, help="timed trials; the median is reported (default 5)")
+                      help=f"model inputs per batch, as released (default {default_of('batch_images')}): "
+                           "B x f images when folded")
+    add_config_arguments(size, ("batch_images",))
+    add_config_arguments(p, MEASUREMENT, underscore_aliases=True)
     p.add_argument("--depth_mult", type=float, default=None,
                    help="EfficientNet: accepted and unused, as released (the conv count follows --width_mult)")
     p.add_argument("--width_mult", type=float, default=None,
@@ -102,34 +105,15 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "--backend says otherwise); default: --backend")
     p.add_argument("--fp16", type=int, choices=[0, 1], default=None,
                    help="1 = fp16, 0 = fp32 (same as --precision fp16 / fp32)")
-    p.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (default auto)")
-    p.add_argument("--precision", choices=list(PRECISIONS), default=None,
-                   help="weights and inputs dtype (default fp16)")
-    p.add_argument("--channels_last", "--channels-last", action="store_true",
-                   help="NHWC memory format for weights and inputs")
-    p.add_argument("--channel-align", "--channel_align", dest="channel_align", type=int, default=1,
-                   help="round every internal width up to a multiple of this (default 1 = paper widths)")
-    p.add_argument("--pad-input", "--pad_input", dest="pad_input", action="store_true",
-                   help="zero-pad the f*C input channels up to a multiple of --channel-align")
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="auto (default: cuda when present, else cpu, which is said in the result), cuda, cpu")
-    p.add_argument("--end-to-end", "--end_to_end", dest="end_to_end", action="store_true",
-                   help="also time uint8 host frames -> GPU -> normalise -> fold -> forward -> unfold -> argmax")
+    add_config_arguments(p, ("backend", "precision"))
     p.add_argument("--json", action="store_true", help="print one JSON result row instead of text")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights and random input (default 0)")
-    p.add_argument("--band-limit", "--band_limit", dest="band_limit", type=float, default=None,
-                   metavar="CR", help="benchmark the band-limited CNN discarding CR%% of each "
-                                      "conv's spectrum (default: ordinary convs)")
-    p.add_argument("--band-algorithm", "--band_algorithm", dest="band_algorithm",
-                   choices=["fft", "dft", "auto"], default="auto",
-                   help="algorithm of the band-limited convs (default auto: dft)")
     return p
 
 
 def resolve_backend(args: argparse.Namespace) -> str:
     """--backend and the released --trt flag, which must agree."""
     if args.trt is None:
-        return args.backend or "auto"
+        return args.backend or default_of("backend")
     if args.trt == 1:
         if args.backend not in (None, "auto", "tensorrt"):
             raise BenchError(f"--trt 1 (TensorRT) contradicts --backend {args.backend}; drop one of them")
@@ -145,14 +129,15 @@ def resolve_backend(args: argparse.Namespace) -> str:
 def resolve_precision(args: argparse.Namespace) -> str:
     """--precision and the released --fp16 flag, which must agree."""
     if args.fp16 is None:
-        return args.precision or "fp16"
+        return args.precision or default_of("precision")
     wanted = "fp16" if args.fp16 else "fp32"
     if args.precision not in (None, wanted):
         raise BenchError(f"--fp16 {args.fp16} contradicts --precision {args.precision}; drop one of them")
     return wanted
 
 
-def config_from_args(args: argparse.Namespace) -> BenchConfig:
+def bench_config(args: argparse.Namespace) -> BenchConfig:
+    """The BenchConfig of infer.py's command line (released flags resolved)."""
     default = CompoundScaling()
     compound = CompoundScaling(width=args.width_mult or default.width,
                                resolution=args.res_mult or default.resolution)
@@ -160,21 +145,17 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     if args.batch_images is not None:
         images = args.batch_images
     else:
-        inputs = 1024 if args.batch_size is None else args.batch_size
+        inputs = default_of("batch_images") if args.batch_size is None else args.batch_size
         if inputs < 1:
             raise BenchError(f"--batch_size must be >= 1, got {inputs}")
         images = inputs * target.images_per_input
-    return BenchConfig(
-        model=args.model, fold=args.fold, do_fold=args.do_fold, batch_size=images,
-        num_warmup=args.num_warmup, num_iteration=args.num_iteration, trials=args.trials,
-        backend=resolve_backend(args), precision=resolve_precision(args),
-        channels_last=args.channels_last, channel_align=args.channel_align, pad_input=args.pad_input,
-        device=args.device, end_to_end=args.end_to_end, seed=args.seed, compound=compound,
-        band_limit=args.band_limit, band_algorithm=args.band_algorithm)
+    return config_from_args(args, model=args.model, fold=args.fold, do_fold=args.do_fold,
+                            batch_images=images, backend=resolve_backend(args),
+                            precision=resolve_precision(args), compound=compound)
 
 
 def main(args: argparse.Namespace) -> dict:
-    row = run_benchmark(config_from_args(args))
+    row = run_benchmark(bench_config(args))
     print(json.dumps(row) if args.json else describe(row), flush=True)
     return row
 

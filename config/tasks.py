@@ -192,12 +192,41 @@ class Task:
         )
 
 
+# ---------------------------------------------------------------- benchmark entries
+# What a benchmark model's FOLD means is decided here and nowhere else: the bulk runner, the
+# FLOP and AI tables, the plots, the report and the accelerator study ask a BenchEntry.
+BENCH_GROUPS = ("game", "noscope", "efficientnet")
+# The benchmark's Mode labels (the CSV's Mode column), in the order tables list them.
+MODES = ("Original", "Folded", "Widened", "EfficientNet")
+EFFICIENTNET_PREFIX = "efficientnet-"  # benchmark names of the EfficientNet-style baselines
+# The released benchmark ran an EfficientNet entry's compound-scaled network as "fold 2".
+EFFICIENTNET_FOLD = 2
+
+
+@dataclass(frozen=True)
+class BenchVariant:
+    """What MODEL + FOLD (+ do_fold) of a benchmark entry mean: the network to build and how
+    many images one of its inputs holds. ``compound_steps`` > 0 only for the EfficientNet
+    mode: the compound scaling's steps (phi = -steps, released: FOLD - 1)."""
+    fold: int            # the benchmark's Fold column
+    mode: str            # one of MODES
+    build_fold: int      # fold passed to build_model
+    scaling: str         # scaling passed to build_model: fold, widen or efficientnet
+    compound_steps: int = 0
+
+    @property
+    def images_per_input(self) -> int:
+        """Images one model input holds: f for a FoldedCNN, else 1."""
+        return self.build_fold if self.scaling == "fold" else 1
+
+
 @dataclass(frozen=True)
 class BenchEntry:
     """One model of the inference benchmark and FLOP table (the original's naming).
 
     ``scaling`` is ``"fold"`` (original and FoldedCNNs) or ``"efficientnet"`` (the
-    compound-scaled baseline, which the original benchmarked as "fold 2").
+    compound-scaled baseline, which the original benchmarked as "fold 2"); ``variant`` says
+    what each FOLD of the entry is.
     """
     name: str          # infer.py MODEL argument, e.g. game_lol/goldnumber-fraction
     task: Task
@@ -210,6 +239,55 @@ class BenchEntry:
         """The released run_inference.sh's "Model" column: the name without its ``game_`` /
         ``noscope_`` / ``efficientnet-game_`` prefix (``coral``, ``sot/timer3``)."""
         return self.name.split("_", 1)[1]
+
+    @property
+    def is_efficientnet(self) -> bool:
+        return self.scaling == "efficientnet"
+
+    @property
+    def group(self) -> str:
+        """One of BENCH_GROUPS: the task's family, or ``efficientnet`` for the baselines."""
+        return "efficientnet" if self.is_efficientnet else self.task.family
+
+    @property
+    def original_name(self) -> str:
+        """The benchmark name of this entry's original CNN (itself for fold entries)."""
+        return self.name.removeprefix(EFFICIENTNET_PREFIX)
+
+    @property
+    def efficientnet_name(self) -> str | None:
+        """The benchmark name of this task's EfficientNet-style baseline, None without one."""
+        return EFFICIENTNET_PREFIX + self.original_name if self.task.efficientnet_baseline else None
+
+    @property
+    def flop_folds(self) -> tuple[int, ...]:
+        """The FOLDs of this entry in the FLOP table (``og_ops``, ``fold<F>_ops``)."""
+        return (1, EFFICIENTNET_FOLD) if self.is_efficientnet else (1, 2, 3, 4)
+
+    def bench_folds(self, folds: list[int] | tuple[int, ...]) -> list[int]:
+        """The scaled FOLDs this entry is compared at, of ``folds``: all of them for fold
+        entries; for an EfficientNet entry only EFFICIENTNET_FOLD, asked or not (its FOLD 1 is
+        the same original as its game entry's)."""
+        return [EFFICIENTNET_FOLD] if self.is_efficientnet else sorted(set(folds))
+
+    def variant(self, fold: int, do_fold: bool = True) -> BenchVariant:
+        """MODEL, FOLD and do_fold as the released ``inference.py`` read them.
+
+        Game and NoScope CNNs: FOLD 1 is the original CNN; FOLD > 1 with ``do_fold`` the
+        FoldedCNN (f images per input), without it the original's interface with the folded
+        widths (one image per input, K logits: mode "Widened").
+        EfficientNet entries: FOLD > 1 with ``do_fold`` is the compound-scaled CNN with
+        ``FOLD - 1`` scaling steps (FOLD 2 = the paper's phi = -1 baseline); FOLD 1 or no
+        ``do_fold`` is the original CNN. Never folded.
+        """
+        check_fold(fold)
+        if fold == 1 or (self.is_efficientnet and not do_fold):
+            return BenchVariant(fold, "Original", 1, "fold")
+        if self.is_efficientnet:
+            return BenchVariant(fold, "EfficientNet", 1, "efficientnet", fold - 1)
+        if not do_fold:
+            return BenchVariant(fold, "Widened", fold, "widen")
+        return BenchVariant(fold, "Folded", fold, "fold")
 
 
 def _check_keys(where: str, got: dict, allowed: set[str], required: set[str] | None = None) -> None:
@@ -320,20 +398,30 @@ def check_fold(fold: int) -> int:
     return fold
 
 
-def bench_entries() -> list[BenchEntry]:
+def bench_entries(groups: tuple[str, ...] | list[str] | None = None) -> list[BenchEntry]:
     """Models of the inference benchmark, FLOP table and AI table, in the original's order:
-    game CNNs, NoScope CNNs, then the EfficientNet-style baselines of the game CNNs."""
+    game CNNs, NoScope CNNs, then the EfficientNet-style baselines of the game CNNs
+    (``groups``: only those of these BENCH_GROUPS)."""
+    if groups is not None:
+        bad = sorted(set(groups) - set(BENCH_GROUPS))
+        if bad:
+            raise TaskError(f"unknown model group(s) {bad}; valid groups: {', '.join(BENCH_GROUPS)}")
+    return [e for e in _bench_entries() if groups is None or e.group in groups]
+
+
+@lru_cache(maxsize=None)
+def _bench_entries() -> tuple[BenchEntry, ...]:
     out, effnet = [], []
     for task in _registry().values():
         if not task.bench_name:
             continue
         out.append(BenchEntry(task.bench_name, task, "fold", task.flop_key, task.flop_key))
         if task.efficientnet_baseline:
-            key = "efficientnet-" + task.bench_name
+            key = EFFICIENTNET_PREFIX + task.bench_name
             effnet.append(BenchEntry(key, task, "efficientnet", key, task.flop_key))
     order = {"game": 0, "noscope": 1}
     out.sort(key=lambda e: order.get(e.task.family, 2))
-    return out + effnet
+    return tuple(out + effnet)
 
 
 def get_bench_entry(name: str) -> BenchEntry:
@@ -342,3 +430,20 @@ def get_bench_entry(name: str) -> BenchEntry:
     if name not in entries:
         raise TaskError(f"unknown model {name!r}; valid models: {', '.join(entries)}")
     return entries[name]
+
+
+def find_bench_entry(name: str, mode: str = "Original") -> BenchEntry:
+    """The benchmark model any of its names calls (benchmark name, a CSV's Model column
+    ours or released, FLOP-table key, task name): with ``mode`` "EfficientNet" the
+    baseline of that model, else the model itself (an EfficientNet name stays one)."""
+    for e in bench_entries():
+        names = (e.name,) if e.is_efficientnet else (e.name, e.csv_name, e.released_csv_name,
+                                                     e.flop_key, e.task.name)
+        if name in names:
+            if mode == "EfficientNet" and not e.is_efficientnet:
+                if e.efficientnet_name is None:
+                    raise TaskError(f"{name!r} has no EfficientNet-style baseline")
+                return get_bench_entry(e.efficientnet_name)
+            return e
+    raise TaskError(f"unknown model {name!r}; valid models: "
+                    f"{', '.join(e.name for e in bench_entries())}")

@@ -303,11 +303,11 @@ def test_cpu_benchmark_row(tmp_path):
 def test_bandlimit_bench_cpu_and_report(tmp_path):
     out = tmp_path / "band.csv"
     p = run_cli("util/bandlimit_bench.py", str(out), "--device", "cpu", "--tasks", "noscope-coral",
-                "--batch", "4", "--rates", "50", "--folds", "2", "--original-backend", "eager",
+                "--batch-images", "4", "--rates", "50", "--folds", "2", "--original-backend", "eager",
                 "--band-backend", "eager", "--precision", "fp32", "--seconds", "0.01")
     assert p.returncode == 0, p.stderr
-    from util.bench.bandlimit_results import read_rows
-    rows = read_rows(out)
+    from util.bench.bandlimit_results import TABLE
+    rows = TABLE.read_rows(out)
     got = [(r["phase"], r["variant"], r["fold"], r["algorithm"]) for r in rows]
     assert got == [(ph, v, f, a) for v, f, a in (("original", 1, ""), ("band", 1, "fft"),
                                                  ("band", 1, "dft"), ("folded", 2, ""))

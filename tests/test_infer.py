@@ -12,13 +12,14 @@ from config.tasks import TaskError, bench_entries, get_bench_entry
 from models import FoldedClassifier, build_model
 from util.bench import backends as bench_backends
 from util.bench.backends import BenchError, check_backend
-from util.bench.runner import BenchConfig, VideoPipeline, describe, resolve_device, run_benchmark
+from util.bench.config import BenchConfig
+from util.bench.runner import VideoPipeline, describe, resolve_device, run_benchmark
 from util.bench.flops import flops_from_tput, load_model_map
-from util.run_inference import COLUMNS
+from util.bench.results import COLUMNS, ResultsError
 
 from conftest import REPO, assert_one_line_error, run_cli
 
-TINY = dict(device="cpu", precision="fp32", batch_size=4, num_warmup=0, num_iteration=1,
+TINY = dict(device="cpu", precision="fp32", batch_images=4, num_warmup=0, num_iteration=1,
             trials=1, backend="eager")
 ROW_FIELDS = {"model", "fold", "mode", "backend", "precision", "batch_size", "images_per_sec",
               "flops_per_sec", "utilization", "gpu", "versions", "channels_last", "channel_align",
@@ -124,13 +125,13 @@ def test_resolve_rules():
     assert [resolve_target("noscope_coral", f, d).mode for f, d in ((1, True), (1, False), (2, True), (2, False))] \
         == ["Original", "Original", "Folded", "Widened"]
     widened = resolve_target("game_sot/timer3", 4, do_fold=False)
-    assert (widened.scaling, widened.build_fold, widened.images_per_input) == ("widen", 4, 1)
+    assert (widened.variant.scaling, widened.variant.build_fold, widened.images_per_input) == ("widen", 4, 1)
     eff = "efficientnet-game_sot/timer3"
     assert [resolve_target(eff, f, d).mode for f, d in ((1, True), (2, False), (2, True))] \
         == ["Original", "Original", "EfficientNet"]
     assert resolve_target(eff, 3, True).compound.steps == 2  # phi = -(FOLD - 1), as released
     with pytest.raises(BenchError, match="smaller than the fold"):
-        run_benchmark(BenchConfig(model="noscope_coral", fold=4, **{**TINY, "batch_size": 2}))
+        run_benchmark(BenchConfig(model="noscope_coral", fold=4, **{**TINY, "batch_images": 2}))
 
 
 def test_gpu_only_requests_fail_cleanly(monkeypatch):
@@ -281,14 +282,17 @@ def test_run_inference_bad_model_one_line(tmp_path):
 
 
 def test_quick_defaults(monkeypatch):
-    from util.run_inference import get_args_parser
+    from util.run_inference import get_args_parser, settings
     monkeypatch.setenv("QUICK", "1")
     for k in ("ITERS", "WARMUP", "TRIALS", "BACKEND", "DEVICE"):
         monkeypatch.delenv(k, raising=False)
-    a = get_args_parser().parse_args(["x.csv"])
-    assert (a.iters, a.warmup, a.trials, a.backend) == (200, 20, 1, "cudagraph")
+    c = settings(get_args_parser().parse_args(["x.csv"]))
+    assert (c.num_iteration, c.num_warmup, c.trials, c.backend, c.device) == (200, 20, 1, "cudagraph", "cuda")
     monkeypatch.setenv("BACKEND", "compile")
-    assert get_args_parser().parse_args(["x.csv"]).backend == "compile"
+    assert settings(get_args_parser().parse_args(["x.csv"])).backend == "compile"
+    monkeypatch.setenv("QUICK", "0")  # the paper protocol; a flag beats its variable
+    c = settings(get_args_parser().parse_args(["x.csv", "--trials", "3"]))
+    assert (c.num_iteration, c.num_warmup, c.trials, c.channels_last) == (10000, 100, 3, True)
 
 
 def test_plot_results(tmp_path):
@@ -370,7 +374,7 @@ def test_profile_model_cpu(tmp_path):
     """util/profile_model.py: per-operator time of original vs folded, table and CSV."""
     out = tmp_path / "prof.csv"
     p = run_cli("util/profile_model.py", "noscope_coral", "--folds", "1", "2", "--device", "cpu",
-                "--precision", "fp32", "--batch-size", "8", "--iters", "2", "--warmup", "1", "--csv", str(out))
+                "--precision", "fp32", "--batch-images", "8", "--iters", "2", "--num-warmup", "1", "--csv", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     assert "noscope_coral f=2 (eager, cpu)" in p.stdout and "aten::conv2d" in p.stdout
     with open(out) as fh:
@@ -398,6 +402,6 @@ def test_csv_of_an_older_version_gets_the_new_columns(tmp_path):
     assert rows[0]["Error"] == "x" and rows[0]["Bandwidth"] == "" and rows[0]["RooflineFraction"] == ""
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n")
-    with pytest.raises(BenchError, match="another header"):
+    with pytest.raises(ResultsError, match="another header"):
         CsvSink(other)
     assert other.read_text() == "a,b\n1,2\n"

@@ -8,7 +8,7 @@ CNN at each ``--rates`` value with each ``--algorithms`` algorithm (``--band-bac
 default cudagraph: the eager kernels replayed in a CUDA graph; eager if capture fails). Each
 variant is measured in both phases:
 
-* ``inference``: a batch of ``--batch`` images (``batch // f`` inputs), ``--precision``, random
+* ``inference``: a batch of ``--batch-images`` images (``batch_images // f`` inputs), ``--precision``, random
   normal device-resident input under ``inference_mode``; warm-up, then 3 trials of a loop
   sized to take about ``--seconds`` in all, each between CUDA events; the median trial;
 * ``train``: forward, loss, backward and an SGD-with-momentum update (the update's cost is a
@@ -29,7 +29,7 @@ Examples::
         noscope-coral --original-backend triton --channel-align 8 --pad-input
     python3 util/bandlimit_bench.py out.csv --tasks cifar10 --original-backend compile
     # a CPU smoke run
-    python3 util/bandlimit_bench.py cpu.csv --device cpu --tasks noscope-coral --batch 8 \\
+    python3 util/bandlimit_bench.py cpu.csv --device cpu --tasks noscope-coral --batch-images 8 \\
         --rates 50 --original-backend eager --band-backend eager --seconds 0.05
 """
 from __future__ import annotations
@@ -51,11 +51,13 @@ import torch.nn.functional as F  # noqa: E402
 
 from config.tasks import Task, TaskError, get_task  # noqa: E402
 from models import build_model, kept_fraction, model_input_shape, unfold_logits  # noqa: E402
-from models.bandlimit import ALGORITHMS, BandLimitError, band_layers, check_band_settings  # noqa: E402
+from models.bandlimit import ALGORITHMS, BandLimitError, check_band_settings  # noqa: E402
 from models.costs import layer_costs  # noqa: E402
-from util.bench.bandlimit_results import BandResultsError, append_row  # noqa: E402
+from util.bench.bandlimit_results import TABLE as BAND_TABLE  # noqa: E402
+from util.bench.results import ResultsError  # noqa: E402
 from util.bench.backends import BACKENDS, BenchError, check_backend, prepare  # noqa: E402
-from util.bench.runner import PRECISIONS, resolve_device  # noqa: E402
+from util.bench.config import PRECISIONS  # noqa: E402
+from util.bench.runner import resolve_device  # noqa: E402
 from util.records.provenance import device_name  # noqa: E402
 from util.bench.peak import time_loop  # noqa: E402
 
@@ -142,7 +144,7 @@ def inference_row(task: Task, v: Variant, args: argparse.Namespace,
     torch.manual_seed(0)
     model = build_model(task, v.fold, channel_align=args.channel_align, pad_input=pad_input(v, args),
                         **v.build_args()).eval().to(device=device, dtype=dtype, memory_format=fmt)
-    x = torch.randn(args.batch // v.fold, *model_input_shape(model), device=device,
+    x = torch.randn(args.batch_images // v.fold, *model_input_shape(model), device=device,
                     dtype=dtype).contiguous(memory_format=fmt)
     backend = args.band_backend if v.band_limit is not None else args.original_backend
     note = ""
@@ -156,7 +158,7 @@ def inference_row(task: Task, v: Variant, args: argparse.Namespace,
             prep = prepare("eager", model, x)
         reset_peak(device)
         times, iters = measure(lambda: prep.fn(x), device, args.seconds)
-    images = (args.batch // v.fold) * v.fold
+    images = (args.batch_images // v.fold) * v.fold
     sec = statistics.median(times)
     return {"backend": prep.backend, "precision": args.precision, "batch_images": images,
             "images_per_sec": images / sec, "ms_per_batch": 1e3 * sec, "peak_mem_mb": peak_mb(device),
@@ -245,10 +247,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="folds at which the band-limited CNNs run (default 1; e.g. 1 4 to combine)")
     p.add_argument("--phases", nargs="+", choices=["inference", "train"], default=["inference", "train"],
                    help="what to measure (default both)")
-    p.add_argument("--batch", type=int, default=1024, help="images per inference batch (default 1024)")
+    p.add_argument("--batch-images", type=int, default=1024,
+                   help="images per inference batch (default 1024)")
     p.add_argument("--train-batch", default=None,
                    help="images per training step: a number, or 'recipe' for the task's recipe "
-                        "(default: --batch)")
+                        "(default: --batch-images)")
     p.add_argument("--original-backend", choices=[b for b in BACKENDS if b != "auto"], default="triton",
                    help="backend of originals and FoldedCNNs (default triton; compile for ResNet-18)")
     p.add_argument("--band-backend", choices=[b for b in BACKENDS if b != "auto"], default="cudagraph",
@@ -275,10 +278,10 @@ def check_args(args: argparse.Namespace) -> tuple[list[Task], torch.device]:
             check_band_settings(cr, None, "auto")
         except BandLimitError as exc:
             raise BenchError(str(exc)) from None
-    if min(args.folds + args.band_folds) < 1 or args.batch < max(args.folds + args.band_folds):
-        raise BenchError("--folds and --band-folds must be >= 1 and --batch at least the largest fold")
+    if min(args.folds + args.band_folds) < 1 or args.batch_images < max(args.folds + args.band_folds):
+        raise BenchError("--folds and --band-folds must be >= 1 and --batch-images at least the largest fold")
     if args.train_batch is None:
-        args.train_batch = str(args.batch)
+        args.train_batch = str(args.batch_images)
     if args.train_batch != "recipe" and not (args.train_batch.isdigit() and int(args.train_batch) > 0):
         raise BenchError(f"--train-batch {args.train_batch!r}: give a positive number or 'recipe'")
     if args.seconds <= 0:
@@ -303,7 +306,7 @@ def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         over = args.budget_s and time.monotonic() - start > args.budget_s
         skip = f"skipped: over the --budget-s {args.budget_s:g} s" if over else ""
         row = run_one(task, phase, v, args, device, skip)
-        append_row(Path(args.csv), row)
+        BAND_TABLE.append(Path(args.csv), [row])
         print(describe(row), flush=True)
         rows.append(row)
     return rows
@@ -312,5 +315,5 @@ def main(args: argparse.Namespace) -> list[dict[str, Any]]:
 if __name__ == "__main__":
     try:
         main(get_args_parser().parse_args())
-    except (TaskError, BenchError, BandResultsError) as exc:
+    except (TaskError, BenchError, ResultsError) as exc:
         sys.exit(f"error: {exc}")

@@ -21,18 +21,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from config.tasks import BenchEntry, TaskError, bench_entries  # noqa: E402
+from config.tasks import TaskError, find_bench_entry  # noqa: E402
 from util.bench.flops import MODEL_MAP, flops_from_tput, load_model_map  # noqa: E402
 
 MODES = ("og", "fold2", "fold3", "fold4")
-
-
-def find_entry(model: str) -> BenchEntry:
-    """The benchmark model called ``model``, by benchmark name or FLOP-table key."""
-    for e in bench_entries():
-        if model == e.name or (model == e.flop_key and e.scaling == "fold"):
-            return e
-    raise TaskError(f"unknown model {model!r}; valid: {', '.join(e.name for e in bench_entries())}")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -48,7 +40,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> float:
     fold = 1 if args.mode == "og" else int(args.mode[len("fold"):])
     table = load_model_map(Path(args.config_dir) / MODEL_MAP.name)
-    flops = flops_from_tput(find_entry(args.model), fold, args.tput, table)
+    flops = flops_from_tput(find_bench_entry(args.model), fold, args.tput, table)
     print(f"{flops:.2f}")
     return flops
 

@@ -37,13 +37,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from config.tasks import BenchEntry, TaskError, bench_entries  # noqa: E402
+from config.tasks import BenchEntry, TaskError, find_bench_entry  # noqa: E402
+from util.bench.results import BENCH, ResultsError  # noqa: E402
 from util.records.atomic import atomic_savefig, atomic_write_text  # noqa: E402
 
 SETTING = ["BackendRequested", "Precision", "ChannelAlign", "PadInput", "Batch Size"]
-REQUIRED = ["Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput", "FLOPs/sec", "TputNorm",
-            "FLOPNorm"]
-BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
+UNKNOWN = "?"  # a setting the CSV does not record (the released script's 9 columns)
 
 
 def bar_label(mode: str, fold: int) -> str:
@@ -52,21 +51,13 @@ def bar_label(mode: str, fold: int) -> str:
 
 def load(paths: list[Path]) -> tuple[pd.DataFrame, int]:
     """All CSVs in one frame without error rows; also the number of error rows."""
-    frames = []
-    for p in paths:
-        if not p.exists():
-            raise TaskError(f"{p} does not exist; give a CSV written by run_inference.sh")
-        df = pd.read_csv(p, keep_default_na=False, na_values=[""])
-        missing = [c for c in REQUIRED if c not in df.columns]
-        if missing:
-            raise TaskError(f"{p} lacks column(s) {missing}; is it a run_inference.sh CSV?")
-        frames.append(df)
-    df = pd.concat(frames, ignore_index=True)
-    for col, default in (("BackendRequested", "?"), ("Precision", "fp16"), ("ChannelAlign", 1),
-                         ("PadInput", 0), ("Error", None)):
-        if col not in df.columns:
-            df[col] = default
-    errors = df["Error"].notna() & (df["Error"].astype(str) != "")
+    try:
+        df = BENCH.read_frame(paths)
+    except ResultsError as exc:
+        raise TaskError(str(exc)) from None
+    for col in ("BackendRequested", "Precision"):
+        df[col] = df[col].replace("", UNKNOWN)
+    errors = df["Error"] != ""
     df = df[~errors].copy()
     if df.empty:
         raise TaskError("no successful rows in the CSV(s): nothing to plot")
@@ -84,8 +75,8 @@ def setting_slug(key: tuple) -> str:
 
 def setting_title(df: pd.DataFrame, key: tuple) -> str:
     backend, precision, align, pad, batch = key
-    used = sorted(set(df["Backend"])) if "Backend" in df.columns else []
-    gpu = ", ".join(sorted(set(df["GPU"]))) if "GPU" in df.columns else "?"
+    used = sorted(set(df["Backend"]) - {""})
+    gpu = ", ".join(sorted(set(df["GPU"]) - {""})) or UNKNOWN
     shown = backend if not used or used == [backend] else f"{backend} -> {'/'.join(used)}"
     return (f"{gpu} | backend {shown} | {precision} | batch {batch} | channel align {align}"
             f"{' + padded input' if int(pad) else ''}")
@@ -128,29 +119,30 @@ def _save(fig: plt.Figure, path: Path) -> None:
 
 
 def entry_for(csv_name: str, mode: str) -> BenchEntry | None:
-    scaling = "efficientnet" if mode == "EfficientNet" else "fold"
-    for e in bench_entries():
-        if csv_name in (e.csv_name, e.released_csv_name) and e.scaling == scaling:
-            return e
-    return None
+    try:
+        return find_bench_entry(csv_name, mode)
+    except TaskError:
+        return None
 
 
 def util_vs_ai(df: pd.DataFrame, key: tuple, title: str, path: Path) -> bool:
     """Scatter of median utilization vs AI; False when the rows have no utilization."""
     from ai import model_ai
+    from util.bench.config import BYTES_PER_ELEMENT
 
-    if "Utilization" not in df.columns or df["Utilization"].isna().all():
+    if df["Utilization"].isna().all():
         return False
     _, precision, align, _, batch = key
+    size = BYTES_PER_ELEMENT.get(precision, BYTES_PER_ELEMENT["fp16"])  # unknown: the paper's fp16
     fig, ax = plt.subplots(figsize=(8, 5.5))
     med = df.groupby(["Model", "Mode", "Fold", "Label"], sort=False)["Utilization"].median()
     for label in dict.fromkeys(df["Label"]):
-        pts = [(model_ai(e, int(fold), int(batch), BYTES.get(precision, 2), int(align)), 100 * u)
+        pts = [(model_ai(e, int(fold), int(batch), size, int(align)), 100 * u)
                for (model, mode, fold, lab), u in med.items()
                if lab == label and (e := entry_for(model, mode)) is not None]
         if pts:
             ax.scatter(*zip(*pts), label=label, s=40)
-    ax.set_xlabel(f"arithmetic intensity (FLOPs/byte, batch {batch}, {BYTES.get(precision, 2)} B/element)")
+    ax.set_xlabel(f"arithmetic intensity (FLOPs/byte, batch {batch}, {size} B/element)")
     ax.set_ylabel("utilization (% of measured peak dense FLOPs/sec)")
     ax.set_title(title, fontsize=10)
     ax.legend(title="CNN")
@@ -166,8 +158,8 @@ def summary_section(df: pd.DataFrame, key: tuple, title: str,
     lines = [f"## {title}", ""]
     speed = medians(df, "TputNorm")
     tput = medians(df, "Throughput")
-    orig_backend = (df[df["Mode"] == "Original"].groupby("Model")["Backend"].agg(
-        lambda s: "/".join(sorted(set(s)))) if "Backend" in df.columns else {})
+    orig_backend = df[df["Mode"] == "Original"].groupby("Model")["Backend"].agg(
+        lambda s: "/".join(sorted(set(s))) or UNKNOWN)
     cols = [c for c in speed.columns if c != "Original"]
     lines += ["| model | original img/s | original backend | " + " | ".join(cols) + " |",
               "|---|---|---|" + "---|" * len(cols)]
@@ -186,8 +178,8 @@ def summary_section(df: pd.DataFrame, key: tuple, title: str,
             cells = [f"{tput.loc[model, c] / b:.2f}x" if b and pd.notna(tput.loc[model, c]) else "-"
                      for c in tput.columns]
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    if "Probe" in df.columns and df["Probe"].notna().any():
-        probes = df[(df["Mode"] == "Original") & df["Probe"].notna()].drop_duplicates("Model")
+    if (df["Probe"] != "").any():
+        probes = df[(df["Mode"] == "Original") & (df["Probe"] != "")].drop_duplicates("Model")
         names = sorted({kv.split("=")[0] for p in probes["Probe"] for kv in str(p).split(";")})
         lines += ["", "Backend probe on the original CNN (images/sec; the fastest is used):", "",
                   "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]

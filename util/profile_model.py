@@ -22,7 +22,7 @@ Examples::
 
     python3 util/profile_model.py game_apex/squad_count_v2 --folds 1 4 --backend compile
     python3 util/profile_model.py noscope_coral --folds 1 2 4 --channel-align 8 --pad-input --csv prof.csv
-    python3 util/profile_model.py noscope_coral --folds 1 2 --device cpu --precision fp32 --batch-size 16 --iters 2
+    python3 util/profile_model.py noscope_coral --folds 1 2 --device cpu --precision fp32 --batch-images 16 --iters 2
 """
 from __future__ import annotations
 
@@ -45,11 +45,16 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 from config.tasks import TaskError  # noqa: E402
 from models import FoldError  # noqa: E402
 from util.bench.backends import BenchError, sync  # noqa: E402
-from util.bench.runner import (DEVICES, PRECISIONS, BenchConfig, build_bench_model, check_config,  # noqa: E402
-                            time_loop)
+from util.bench.config import BenchConfig, add_config_arguments, config_from_args  # noqa: E402
+from util.bench.runner import build_bench_model, check_config, time_loop  # noqa: E402
 from util.records.atomic import atomic_write_text  # noqa: E402
 
 BACKENDS = ("eager", "compile")
+# The benchmark's settings this profiles with (their BenchConfig flags), and where its defaults
+# differ: NHWC on the GPU as run_inference.sh runs, and a short warm-up (compile, autotune).
+PROFILE_SETTINGS = ("precision", "batch_images", "channels_last", "channel_align", "pad_input",
+                    "device", "num_warmup")
+PROFILE_DEFAULTS = {"channels_last": True, "device": "cuda", "num_warmup": 20}
 CSV_COLUMNS = ["model", "fold", "backend", "device", "images_per_batch", "kernel", "calls_per_batch",
                "us_per_batch", "share"]
 
@@ -93,7 +98,7 @@ def profile_fold(cfg: BenchConfig, iters: int) -> dict[str, Any]:
     for r in rows:
         r["share"] = r["us_per_batch"] / busy if busy else 0.0
     return {"model": cfg.model, "fold": cfg.fold, "backend": cfg.backend, "device": device.type,
-            "images_per_batch": (cfg.batch_size // target.images_per_input) * target.images_per_input,
+            "images_per_batch": (cfg.batch_images // target.images_per_input) * target.images_per_input,
             "wall_us": wall * 1e6, "busy_us": busy, "kernels": rows}
 
 
@@ -141,14 +146,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", nargs="+", type=int, default=[1, 4], help="folds to compare (default 1 4)")
     p.add_argument("--backend", choices=BACKENDS, default="eager",
                    help="eager (also what cudagraph replays) or compile (max-autotune kernels, no graph)")
-    p.add_argument("--precision", choices=list(PRECISIONS), default="fp16", help="default fp16")
-    p.add_argument("--batch-size", type=int, default=1024, help="images per batch (default 1024)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                   help="NHWC layout (default on, as the benchmark's runs)")
-    p.add_argument("--channel-align", type=int, default=1, help="round widths up to a multiple of this")
-    p.add_argument("--pad-input", action="store_true", help="zero-pad input channels to the alignment")
-    p.add_argument("--device", choices=DEVICES, default="cuda", help="default cuda")
-    p.add_argument("--warmup", type=int, default=20, help="untimed calls first (default 20)")
+    add_config_arguments(p, PROFILE_SETTINGS, defaults=PROFILE_DEFAULTS)
     p.add_argument("--iters", type=int, default=50, help="profiled and timed calls (default 50)")
     p.add_argument("--top", type=int, default=8, help="kernels listed per fold (default 8)")
     p.add_argument("--csv", help="also write every kernel of every fold to this CSV")
@@ -160,9 +158,7 @@ def main(args: argparse.Namespace) -> str:
         raise BenchError("--iters and --top must be >= 1")
     results = []
     for fold in args.folds:
-        cfg = BenchConfig(model=args.model, fold=fold, batch_size=args.batch_size, num_warmup=args.warmup,
-                          backend=args.backend, precision=args.precision, channels_last=args.channels_last,
-                          channel_align=args.channel_align, pad_input=args.pad_input, device=args.device)
+        cfg = config_from_args(args, model=args.model, fold=fold, backend=args.backend)
         results.append(profile_fold(cfg, args.iters))
     text = format_report(results, args.top)
     print(text)

@@ -61,12 +61,13 @@ class NetworkSpec:
         return base if self.band_limit is None else f"{base}-band{self.band_limit:g}"
 
 
-EFFNET_PREFIX = "efficientnet-"  # benchmark names of the EfficientNet-style baselines
-
-
 def original_for(spec: NetworkSpec) -> NetworkSpec:
     """The original network running the same images as ``spec`` (its fair reference)."""
-    return NetworkSpec(spec.model.removeprefix(EFFNET_PREFIX), 1, spec.images, "fold", spec.band_limit)
+    try:
+        original = get_bench_entry(spec.model).original_name
+    except TaskError as exc:
+        raise AccelError(str(exc)) from None
+    return NetworkSpec(original, 1, spec.images, "fold", spec.band_limit)
 
 
 def supports_band_limit() -> bool:

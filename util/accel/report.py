@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from config.tasks import bench_entries  # noqa: E402
+from config.tasks import bench_entries, get_bench_entry  # noqa: E402
 from util.records.atomic import atomic_savefig, atomic_write_text  # noqa: E402
 from util.reporting.markdown import md_table  # noqa: E402
 
@@ -51,8 +51,8 @@ class Totals:
         self.folds = sorted({r["fold"] for r in self.rows})
 
     def get(self, model: str, variant: str, batch: int, hw: str, fuse: int) -> dict | None:
-        if variant == "efficientnet":
-            model = "efficientnet-" + model
+        if variant == "efficientnet":  # the baseline's row is under its own benchmark name
+            model = get_bench_entry(model).efficientnet_name or model
         return self.by_key.get((model, variant, batch, hw, fuse))
 
     def ratio(self, model: str, variant: str, hw: str, fuse: int, col: str) -> float | None:

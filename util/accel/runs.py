@@ -51,23 +51,19 @@ def comparison_specs(model: str, folds: list[int], *, band_limit: float | None =
         raise AccelError(str(exc)) from None
     if images is not None and any(images % f for f in folds):
         raise AccelError(f"--images {images} must be a multiple of every fold {folds}")
-    if entry.scaling == "efficientnet":  # an EfficientNet name: it against the original
+    if entry.is_efficientnet:  # an EfficientNet name: it against the original
         n = images or 1
         return [NetworkSpec(entry.name, 1, n, "efficientnet", band_limit),
-                NetworkSpec(_original_name(entry), 1, n, "fold", band_limit)]
+                NetworkSpec(entry.original_name, 1, n, "fold", band_limit)]
     specs = []
     for f in folds:
         n = images or f
         specs.append(NetworkSpec(model, 1, n, "fold", band_limit))
         if f > 1:
             specs.append(NetworkSpec(model, f, n // f, "fold", band_limit))
-    if efficientnet and entry.task.efficientnet_baseline:
-        specs.append(NetworkSpec("efficientnet-" + model, 1, images or 1, "efficientnet", band_limit))
+    if efficientnet and entry.efficientnet_name:
+        specs.append(NetworkSpec(entry.efficientnet_name, 1, images or 1, "efficientnet", band_limit))
     return list(dict.fromkeys(specs))
-
-
-def _original_name(entry: Any) -> str:
-    return entry.name.removeprefix("efficientnet-")
 
 
 def run_all(specs: list[NetworkSpec], hardware: list[str], fuses: list[bool],

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import torch
 
-from config.tasks import CONFIG_DIR, BenchEntry, Task, TaskError, bench_entries
-from models import BandLimitedConv2d, build_model, model_input_shape
+from config.tasks import CONFIG_DIR, BenchEntry, TaskError, bench_entries
+from models import BandLimitedConv2d, model_input_shape
 from models.costs import bandlimited_cost
+from util.bench.variants import build_variant
 
 MODEL_MAP = CONFIG_DIR / "model_map.json"
-FOLDS = (2, 3, 4)
 # Architectures whose fold rows the released table counted with the classifier twice.
 CLASSIFIER_COUNTED_TWICE = ("game_cnn",)
 
@@ -66,33 +66,27 @@ def thop_flops(model: torch.nn.Module) -> int:
     return int(round(2 * macs))
 
 
-def _shape_only(task: Task, fold: int, **kwargs) -> torch.nn.Module:
-    """The model on the "meta" device: thop needs shapes only, no weights or arithmetic."""
-    with torch.device("meta"):
-        return build_model(task, fold, **kwargs)
+def flop_column(fold: int) -> str:
+    """The table's column of a FOLD: ``og_ops`` for 1, else ``fold<F>_ops``."""
+    return "og_ops" if fold == 1 else f"fold{fold}_ops"
 
 
-def fold_row_flops(task: Task, fold: int, channel_align: int = 1, **band) -> int:
-    """``thop_flops`` of a fold row, as the released table counted it (module docstring);
-    ``band``: ``band_limit`` / ``band_algorithm`` of ``build_model``."""
-    model = _shape_only(task, fold, channel_align=channel_align, **band)
+def variant_flops(entry: BenchEntry, fold: int, channel_align: int = 1, **band) -> int:
+    """``thop_flops`` of ``entry`` at ``fold``, as the released table counted it (module
+    docstring: a game CNN's fold rows take the classifier twice); ``band``: ``band_limit`` /
+    ``band_algorithm`` of ``build_model`` (band-limited CNNs count the FLOPs of their
+    Fourier-domain convolutions)."""
+    model = build_variant(entry, entry.variant(fold), channel_align=channel_align, meta=True, **band)
     flops = thop_flops(model)
-    if task.arch in CLASSIFIER_COUNTED_TWICE:
+    if not entry.is_efficientnet and entry.task.arch in CLASSIFIER_COUNTED_TWICE:
         flops += 2 * model.head.in_features * model.head.out_features
     return flops
 
 
 def entry_flops(entry: BenchEntry, channel_align: int = 1, **band) -> dict[str, int]:
-    """``band``: ``band_limit`` / ``band_algorithm`` of ``build_model`` (band-limited CNNs count
-    the FLOPs of their Fourier-domain convolutions)."""
-    if entry.scaling == "efficientnet":
-        return {"og_ops": thop_flops(_shape_only(entry.task, 1, channel_align=channel_align, **band)),
-                "fold2_ops": thop_flops(_shape_only(entry.task, 1, scaling="efficientnet",
-                                                    channel_align=channel_align, **band))}
-    row = {"og_ops": fold_row_flops(entry.task, 1, channel_align, **band)}
-    for f in FOLDS:
-        row[f"fold{f}_ops"] = fold_row_flops(entry.task, f, channel_align, **band)
-    return row
+    """The table row of ``entry``: every FOLD of ``entry.flop_folds`` (``band``: as
+    ``variant_flops``)."""
+    return {flop_column(f): variant_flops(entry, f, channel_align, **band) for f in entry.flop_folds}
 
 
 def flop_table(channel_align: int = 1, **band) -> dict[str, dict[str, int]]:
@@ -114,11 +108,10 @@ def flops_from_tput(entry: BenchEntry, fold: int, images_per_sec: float,
     EfficientNet entry 2 = the compound-scaled model (one image per input).
     """
     table = model_map if model_map is not None else load_model_map()
-    key = "og_ops" if fold == 1 else f"fold{fold}_ops"
+    key = flop_column(fold)
     try:
         ops = table[entry.flop_key][key]
     except KeyError:
         raise TaskError(f"no {key} for {entry.flop_key!r} in the FLOP table; "
                         "regenerate it with ./flop_count.sh") from None
-    per_input_images = 1 if (entry.scaling == "efficientnet" or fold == 1) else fold
-    return ops / per_input_images * images_per_sec
+    return ops / entry.variant(fold).images_per_input * images_per_sec

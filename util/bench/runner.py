@@ -2,8 +2,8 @@
 
 Protocol (paper section 6, plus what a modern GPU needs to be measured fairly):
 
-* a batch of ``batch_size`` images; a folded model gets ``batch_size // f`` inputs of ``f``
-  images each, so one iteration classifies ``(batch_size // f) * f`` images (1023 for
+* a batch of ``batch_images`` images; a folded model gets ``batch_images // f`` inputs of ``f``
+  images each, so one iteration classifies ``(batch_images // f) * f`` images (1023 for
   f = 3 at 1024) and images/sec counts exactly those;
 * the input is device-resident random normal data (not zeros) in the chosen dtype and
   memory format; weights are cast to the dtype (as TensorRT FP16 does), not autocast;
@@ -46,17 +46,18 @@ except ImportError:  # progress bars are optional on a bare GPU box
     def tqdm(iterable, **_):  # type: ignore[no-redef]
         return iterable
 
-from config.tasks import BenchEntry, TaskError, check_fold, get_bench_entry
-from models import CompoundScaling, build_model, fold_images, kept_fraction, model_input_shape, unfold_logits
+from config.tasks import BenchEntry, BenchVariant, get_bench_entry
+from models import CompoundScaling, fold_images, kept_fraction, model_input_shape, unfold_logits
 from models.bandlimit import BandLimitError, band_layers, check_band_settings
-from models.costs import layer_costs, roofline_seconds
+from models.costs import layer_costs
 from util.bench.backends import BenchError, Prepared, auto_candidates, check_backend, prepare
+from util.bench.config import DEVICES, PRECISIONS, BenchConfig, bytes_per_element
 from util.bench.flops import flops_from_tput, load_model_map, thop_flops
+from util.bench.roofline import layer_roofline
+from util.bench.variants import DEFAULT_MULTIPLIERS, build_variant, compound_of
 from util.records.provenance import device_name, git_hash, library_versions
 from util.bench.peak import peak_bandwidth, peak_flops, time_loop
 
-PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-DEVICES = ("cuda", "cpu", "auto")
 # auto's probe per candidate: the full warm-up, then the best of AUTO_PROBE_REPEATS loops of
 # AUTO_PROBE_ITERS (capped by num_iteration). A 20-call warm-up and one 200-call loop right after
 # a compile under-rated compile by 1.4-2x on an H100 (apex original: probe 4.19 M img/s, then
@@ -66,73 +67,43 @@ AUTO_PROBE_REPEATS = 2
 
 
 @dataclass(frozen=True)
-class BenchConfig:
-    """Everything that defines one measurement (saved with its result)."""
-    model: str
-    fold: int = 1
-    do_fold: bool = True  # False: the released inference.py's FOLD without --do_fold (resolve_target)
-    batch_size: int = 1024  # images; a model input holds ``Target.images_per_input`` of them
-    num_warmup: int = 100
-    num_iteration: int = 10000
-    trials: int = 5
-    backend: str = "auto"
-    precision: str = "fp16"
-    channels_last: bool = False
-    channel_align: int = 1
-    pad_input: bool = False
-    device: str = "cuda"
-    end_to_end: bool = False
-    seed: int = 0
-    # EfficientNet entries: the multipliers of the compound scaling (steps = FOLD - 1)
-    compound: CompoundScaling = CompoundScaling()
-    band_limit: float | None = None   # None: ordinary convs; else % of each spectrum discarded
-    band_algorithm: str = "auto"      # fft, dft or auto (models/bandlimit.py)
-
-
-@dataclass(frozen=True)
 class Target:
-    """What MODEL + FOLD mean: the model to build and how to count its images."""
+    """What MODEL + FOLD mean (``BenchEntry.variant``), with the compound multipliers asked."""
     entry: BenchEntry
-    fold: int            # the benchmark's Fold column
-    mode: str            # Original / Folded / Widened / EfficientNet
-    build_fold: int      # fold passed to build_model
-    scaling: str         # scaling passed to build_model
-    compound: CompoundScaling = CompoundScaling()
+    variant: BenchVariant
+    multipliers: CompoundScaling = DEFAULT_MULTIPLIERS
+
+    @property
+    def fold(self) -> int:
+        return self.variant.fold
+
+    @property
+    def mode(self) -> str:
+        return self.variant.mode
 
     @property
     def images_per_input(self) -> int:
-        """Images one model input holds: f for a FoldedCNN, else 1."""
-        return self.build_fold if self.scaling == "fold" else 1
+        return self.variant.images_per_input
+
+    @property
+    def compound(self) -> CompoundScaling:
+        return compound_of(self.variant, self.multipliers)
 
     @property
     def in_flop_table(self) -> bool:
-        """Whether config/model_map.json has this model (paper widths aside)."""
-        return self.scaling == "fold" or (self.fold == 2 and self.compound == CompoundScaling())
+        """Whether config/model_map.json has this model (paper widths aside): every fold
+        variant, and an EfficientNet one at the table's fold with the default multipliers."""
+        v = self.variant
+        if v.scaling == "efficientnet":
+            return v.fold in self.entry.flop_folds and self.compound == compound_of(v)
+        return v.scaling == "fold"  # widened layers are not in the table
 
 
 def resolve_target(model: str, fold: int, do_fold: bool = True,
-                   compound: CompoundScaling = CompoundScaling()) -> Target:
-    """MODEL, FOLD and do_fold as the released ``inference.py`` read them.
-
-    Game and NoScope CNNs: FOLD 1 is the original CNN; FOLD > 1 with ``do_fold`` the FoldedCNN
-    (f images per input), without it the original's interface with the folded widths (one
-    image per input, K logits: mode "Widened").
-    EfficientNet entries: FOLD > 1 with ``do_fold`` is the compound-scaled CNN with
-    ``FOLD - 1`` scaling steps (FOLD 2 = the paper's phi = -1 baseline, multipliers from
-    ``compound``); FOLD 1 or no ``do_fold`` is the original CNN. Never folded.
-    """
-    entry = get_bench_entry(model)
-    check_fold(fold)
-    if entry.scaling == "efficientnet":
-        if fold == 1 or not do_fold:
-            return Target(entry, fold, "Original", 1, "fold")
-        return Target(entry, fold, "EfficientNet", 1, "efficientnet",
-                      CompoundScaling(fold - 1, compound.width, compound.resolution, compound.depth))
-    if fold == 1:
-        return Target(entry, 1, "Original", 1, "fold")
-    if not do_fold:
-        return Target(entry, fold, "Widened", fold, "widen")
-    return Target(entry, fold, "Folded", fold, "fold")
+                   compound: CompoundScaling = DEFAULT_MULTIPLIERS) -> Target:
+    """MODEL, FOLD and do_fold as the released ``inference.py`` read them
+    (``config.tasks.BenchEntry.variant``); ``compound``: the EfficientNet multipliers."""
+    return Target(get_bench_entry(model), get_bench_entry(model).variant(fold, do_fold), compound)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -146,26 +117,33 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def check_config(cfg: BenchConfig) -> tuple[Target, torch.device]:
-    """Validate ``cfg`` up front so bad requests fail with one line before any work."""
-    target = resolve_target(cfg.model, cfg.fold, cfg.do_fold, cfg.compound)
+def check_settings(cfg: BenchConfig) -> torch.device:
+    """Validate every setting of ``cfg`` but its model, so bad requests fail with one line
+    before any work; the device it runs on."""
     if cfg.precision not in PRECISIONS:
         raise BenchError(f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
-    for name in ("batch_size", "num_iteration", "trials", "channel_align"):
+    for name in ("batch_images", "num_iteration", "trials", "channel_align"):
         if getattr(cfg, name) < 1:
-            raise BenchError(f"--{name} must be >= 1, got {getattr(cfg, name)}")
+            raise BenchError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
     if cfg.num_warmup < 0:
-        raise BenchError(f"--num_warmup must be >= 0, got {cfg.num_warmup}")
+        raise BenchError(f"--num-warmup must be >= 0, got {cfg.num_warmup}")
     if cfg.band_limit is not None:
         try:
             check_band_settings(cfg.band_limit, None, cfg.band_algorithm)
         except BandLimitError as exc:
             raise BenchError(str(exc)) from None
-    if cfg.batch_size < target.images_per_input:
-        raise BenchError(f"a batch of {cfg.batch_size} images is smaller than the fold "
-                         f"{target.images_per_input}")
     device = resolve_device(cfg.device)
     check_backend(cfg.backend, device)
+    return device
+
+
+def check_config(cfg: BenchConfig) -> tuple[Target, torch.device]:
+    """Validate ``cfg`` up front so bad requests fail with one line before any work."""
+    target = resolve_target(cfg.model, cfg.fold, cfg.do_fold, cfg.compound)
+    device = check_settings(cfg)
+    if cfg.batch_images < target.images_per_input:
+        raise BenchError(f"a batch of {cfg.batch_images} images is smaller than the fold "
+                         f"{target.images_per_input}")
     return target, device
 
 
@@ -249,8 +227,7 @@ def model_flops_per_input(target: Target, model: nn.Module, cfg: BenchConfig) ->
     """FLOPs of one model input and where the number comes from ("table", "thop" or
     "layer_costs"; band-limited models always use the cost model of what they execute)."""
     if cfg.band_limit is not None:
-        with torch.device("meta"):  # shapes only: no weights, no arithmetic
-            shapes = _build(target, cfg)
+        shapes = _build(target, cfg, meta=True)  # shapes only: no weights, no arithmetic
         costs = layer_costs(shapes, model_input_shape(shapes), 1)
         return float(sum(c.flops for c in costs)), "layer_costs"
     if cfg.channel_align == 1 and target.in_flop_table:
@@ -267,33 +244,34 @@ def model_flops_per_input(target: Target, model: nn.Module, cfg: BenchConfig) ->
 def roofline_images_per_sec(target: Target, cfg: BenchConfig, peak: float | None,
                             bandwidth: float | None) -> float | None:
     """Images/sec of the model as built if every layer ran at the roofline
-    (``models.costs.roofline_seconds``); None without a measured peak and bandwidth."""
+    (``util.bench.roofline``); None without a measured peak and bandwidth."""
     if not peak or not bandwidth:
         return None
-    cpu_model = _build(target, cfg)
-    inputs = cfg.batch_size // target.images_per_input
-    costs = layer_costs(cpu_model, model_input_shape(cpu_model), inputs)
-    seconds = roofline_seconds(costs, peak, bandwidth, PRECISIONS[cfg.precision].itemsize)
-    return inputs * target.images_per_input / seconds
+    return layer_roofline(target.entry, target.variant, cfg.batch_images, peak, bandwidth,
+                          bytes_per_element(cfg.precision), **_build_args(target, cfg)).images_per_sec
 
 
-def _build(target: Target, cfg: BenchConfig, band: bool = True) -> nn.Module:
-    """The model of ``target`` as ``cfg`` asks (CPU, float32, freshly initialised); with
-    ``band=False`` the same network with direct convolutions."""
-    return build_model(target.entry.task, target.build_fold, scaling=target.scaling,
-                       channel_align=cfg.channel_align, pad_input=cfg.pad_input,
-                       compound=target.compound, **(band_args(cfg) if band else {}))
+def _build_args(target: Target, cfg: BenchConfig, band: bool = True) -> dict[str, Any]:
+    """``build_variant`` arguments of ``cfg`` (``band=False``: direct convolutions)."""
+    return {"multipliers": target.multipliers, "channel_align": cfg.channel_align,
+            "pad_input": cfg.pad_input, **(band_args(cfg) if band else {})}
+
+
+def _build(target: Target, cfg: BenchConfig, band: bool = True, meta: bool = False) -> nn.Module:
+    """The model of ``target`` as ``cfg`` asks (CPU, float32, freshly initialised; ``meta``:
+    shapes only); with ``band=False`` the same network with direct convolutions."""
+    return build_variant(target.entry, target.variant, meta=meta, **_build_args(target, cfg, band))
 
 
 def build_bench_model(cfg: BenchConfig, target: Target, device: torch.device) -> tuple[nn.Module, torch.Tensor]:
     """The model of ``target`` in eval mode, cast and laid out as ``cfg`` asks, and its
-    device-resident random input batch of ``cfg.batch_size // f`` inputs."""
+    device-resident random input batch of ``cfg.batch_images // f`` inputs."""
     dtype = PRECISIONS[cfg.precision]
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     torch.manual_seed(cfg.seed)
     model = _build(target, cfg).eval().to(device=device, dtype=dtype, memory_format=fmt)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    x = torch.randn(cfg.batch_size // target.images_per_input, *model_input_shape(model), generator=gen,
+    x = torch.randn(cfg.batch_images // target.images_per_input, *model_input_shape(model), generator=gen,
                     device=device, dtype=dtype).contiguous(memory_format=fmt)
     return model, x
 
@@ -308,7 +286,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     model, x = build_bench_model(cfg, target, device)
     flops_per_input, flops_source = model_flops_per_input(target, model, cfg)
     f = target.images_per_input
-    inputs = cfg.batch_size // f
+    inputs = cfg.batch_images // f
     images_per_iter = inputs * f
 
     row: dict[str, Any] = {"model": cfg.model, "csv_name": target.entry.csv_name,
@@ -326,8 +304,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     band = {"band_limit": cfg.band_limit, "band_algorithm": None, "kept_fraction": None,
             "direct_flops_per_image": None}
     if cfg.band_limit is not None:
-        with torch.device("meta"):
-            direct_model = _build(target, cfg, band=False)
+        direct_model = _build(target, cfg, band=False, meta=True)
         direct = layer_costs(direct_model, model_input_shape(direct_model), 1)
         band.update(band_algorithm=",".join(sorted({m.resolved_algorithm(device)
                                                     for m in band_layers(model)})),
@@ -338,7 +315,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     roofline = roofline_images_per_sec(target, cfg, peak, bandwidth)
     row.update({
         "backend": prep.backend, "backend_requested": cfg.backend, "auto_probe": probe,
-        "precision": cfg.precision, "batch_size": cfg.batch_size, "inputs_per_batch": inputs,
+        "precision": cfg.precision, "batch_size": cfg.batch_images, "inputs_per_batch": inputs,
         "images_per_batch": images_per_iter, "images_per_sec": tput, "trials": trials,
         "flops_per_image": flops_per_input / f, "flops_source": flops_source,
         "flops_per_sec": flops, "peak_flops_per_sec": peak,

@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from util.bench.bandlimit_results import BandResultsError, read_rows
+from util.bench.bandlimit_results import TABLE as BAND_TABLE
+from util.bench.results import ResultsError
 from util.reporting.markdown import DASH, fmt, fmt_signed, md_table
 from util.reporting.paper import band_limited_source, paper_band_limited
 from util.reporting.data import ReportError, band_or_none, known_task, task_order
@@ -81,8 +82,8 @@ def _key(r: Any) -> tuple:
 
 def speed_table(path: Path) -> list[str]:
     try:
-        rows = read_rows(path)
-    except BandResultsError as exc:
+        rows = BAND_TABLE.read_rows(path)
+    except ResultsError as exc:
         raise ReportError(str(exc)) from None
     if not rows:
         return [f"`{path}` has no rows; run {HOW_TO_BENCH}."]

@@ -6,9 +6,8 @@ Formats:
   ``SAVEDIR/results.csv`` (one row per run, accuracies in percent; columns added later, such as
   ``band_limit,kept_fraction``, may be absent in older files), and per run ``stats.csv`` and
   ``config.json`` (resolved config with versions, git, device, command);
-* the benchmark CSV: ``Model,Trial,Batch Size,Mode,Fold,Throughput,FLOPs/sec,TputNorm,FLOPNorm,
-  Backend,Precision,Utilization,ChannelAlign,PadInput,GPU,Bandwidth`` (the last seven
-  optional), several trials per configuration, summarised here by medians.
+* the benchmark CSV (its columns: ``util/bench/results.py``), several trials per
+  configuration, summarised here by medians.
 """
 from __future__ import annotations
 
@@ -19,13 +18,12 @@ from typing import Any
 
 import pandas as pd
 
-from config.tasks import FAMILIES, Task, TaskError, bench_entries, get_task, task_names
+from config.tasks import FAMILIES, MODES, Task, TaskError, find_bench_entry, get_task, task_names
+from util.bench.results import BENCH, ResultsError
 from util.training.layout import CONFIG, REQUIRED_RESULT_FIELDS, RESULTS, STATS, run_dir
 
 STATS_COLUMNS = ["epoch", "val_top1"]  # the ones the report needs
-INFER_REQUIRED = ["Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput"]
-INFER_CONFIG = ["Backend", "Precision", "ChannelAlign", "PadInput", "GPU", "BandLimit"]  # optional, part of a config key
-MODES = {"original": "Original", "folded": "Folded", "efficientnet": "EfficientNet"}
+INFER_CONFIG = ["Backend", "Precision", "ChannelAlign", "PadInput", "GPU", "BandLimit"]  # part of a config key
 
 
 class ReportError(ValueError):
@@ -108,16 +106,13 @@ def known_task(name: str) -> Task | None:
         return None
 
 
-def _bench_model_map() -> dict[str, Task]:
-    """Names a benchmark CSV may use for a model -> its task (``lol/goldnumber-fraction``,
-    ``noscope_coral``, ``game_sot/timer3``, ``efficientnet-game_sot/timer3``, task names)."""
-    out: dict[str, Task] = {}
-    for e in bench_entries():
-        out.setdefault(e.csv_name, e.task)
-        out.setdefault(e.released_csv_name, e.task)
-        out.setdefault(e.name, e.task)
-        out.setdefault(e.task.name, e.task)
-    return out
+def bench_task(model: str, mode: str = "Original") -> str:
+    """The task name of a benchmark CSV's Model (any of its names, ``find_bench_entry``), ''
+    for a name no benchmark model has."""
+    try:
+        return find_bench_entry(model, mode).task.name
+    except TaskError:
+        return ""
 
 
 def is_cpu(gpu: Any) -> bool:
@@ -125,27 +120,32 @@ def is_cpu(gpu: Any) -> bool:
     return text == "" or text.lower() in ("cpu", "none", "nan")
 
 
+def _key_text(value: Any) -> str:
+    """A numeric config cell as the text key the summary groups by ('' when empty)."""
+    return "" if value is None or pd.isna(value) else f"{value:g}"
+
+
 def load_inference(path: Path) -> pd.DataFrame:
     """The benchmark CSV with normalised Mode, optional columns filled, a ``task`` column."""
-    df = _read_csv(Path(path), INFER_REQUIRED,
-                   "it must be the CSV written by `./run_inference.sh results.csv`")
-    for col in INFER_CONFIG:
-        df[col] = df[col].fillna("").astype(str).str.strip() if col in df.columns else ""
+    try:
+        df = BENCH.read_frame(Path(path))
+    except ResultsError as exc:
+        raise ReportError(str(exc)) from None
     for col in ("ChannelAlign", "PadInput", "BandLimit"):
-        df[col] = df[col].str.replace(r"\.0$", "", regex=True)
+        df[col] = df[col].map(_key_text)
+    for col in INFER_CONFIG:
+        df[col] = df[col].astype(str).str.strip()
     modes = df["Mode"].astype(str).str.strip().str.lower()
-    bad = sorted(set(modes) - set(MODES))
+    labels = {m.lower(): m for m in MODES}
+    bad = sorted(set(modes) - set(labels))
     if bad:
-        raise ReportError(f"{path}: unknown Mode value(s) {bad}; valid: {', '.join(MODES.values())}")
-    df["Mode"] = modes.map(MODES)
-    for col in ("Fold", "Batch Size", "Throughput", "FLOPs/sec", "Utilization", "Bandwidth"):
-        df[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else float("nan")
+        raise ReportError(f"{path}: unknown Mode value(s) {bad}; valid: {', '.join(MODES)}")
+    df["Mode"] = modes.map(labels)
     if df["Throughput"].isna().any() or df["Fold"].isna().any():
         raise ReportError(f"{path}: non-numeric Throughput or Fold values; re-run the benchmark")
     df["Fold"] = df["Fold"].astype(int)
     df["GPU"] = df["GPU"].map(lambda g: "CPU" if is_cpu(g) else g)
-    names = _bench_model_map()
-    df["task"] = df["Model"].map(lambda m: names[m].name if m in names else "")
+    df["task"] = [bench_task(m, mode) for m, mode in zip(df["Model"], df["Mode"])]
     return df
 
 
@@ -178,8 +178,7 @@ def summarize_inference(df: pd.DataFrame) -> pd.DataFrame:
         return float("nan") if ref is None or ref == 0 else r["throughput"] / ref
 
     agg["speedup"] = agg.apply(speedup, axis=1) if len(agg) else pd.Series(dtype=float)
-    mode_rank = {"Original": 0, "Folded": 1, "EfficientNet": 2}
-    agg["_k"] = [(task_order(t) if t else (99, m), mode_rank[mo], f)
+    agg["_k"] = [(task_order(t) if t else (99, m), MODES.index(mo), f)
                  for t, m, mo, f in zip(agg["task"], agg["Model"], agg["Mode"], agg["Fold"])]
     agg = agg.sort_values(["GPU", "Backend", "Precision", "ChannelAlign", "Batch Size", "_k"],
                           kind="stable")
@@ -224,24 +223,21 @@ def best_vs_best(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-BYTES_PER_ELT = {"fp16": 2, "bf16": 2, "fp32": 4}
-
-
 def roofline_throughput(row: pd.Series, peak: float, bandwidth: float) -> float:
     """Images/sec of a summary row's model (its fold, alignment, padding and batch) with every
-    layer at the roofline; NaN when the peak, bandwidth or model is unknown."""
-    from models import build_model, model_input_shape
-    from models.costs import layer_costs, roofline_seconds
+    layer at the roofline (``util.bench.roofline``); NaN when the peak, bandwidth, precision
+    or model is unknown."""
+    from util.bench.config import BYTES_PER_ELEMENT
+    from util.bench.roofline import layer_roofline
 
-    size = BYTES_PER_ELT.get(str(row.get("Precision", "")))
-    if not row["task"] or size is None or not (peak > 0 and bandwidth > 0) or row["Mode"] == "EfficientNet":
+    size = BYTES_PER_ELEMENT.get(str(row.get("Precision", "")))
+    if not row["task"] or size is None or not (peak > 0 and bandwidth > 0):
         return float("nan")
-    fold, align = int(row["Fold"]), int(str(row.get("ChannelAlign") or 1))
-    model = build_model(row["task"], fold, channel_align=align,
-                        pad_input=str(row.get("PadInput", "")) == "1")
-    inputs = int(row["Batch Size"]) // fold
-    costs = layer_costs(model, model_input_shape(model), inputs)
-    return inputs * fold / roofline_seconds(costs, peak, bandwidth, size)
+    entry = find_bench_entry(row["Model"], row["Mode"])
+    variant = entry.variant(int(row["Fold"]), do_fold=row["Mode"] != "Widened")
+    return layer_roofline(entry, variant, int(row["Batch Size"]), peak, bandwidth, size,
+                          channel_align=int(str(row.get("ChannelAlign") or 1)),
+                          pad_input=str(row.get("PadInput", "")) == "1").images_per_sec
 
 
 def config_label(row: pd.Series) -> str:

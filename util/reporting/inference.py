@@ -156,19 +156,21 @@ def best_original_section(summary: pd.DataFrame) -> list[str]:
 def ai_section() -> str:
     """AI of original and folded CNNs (ai.py, batch 1024 images, FP16) next to the paper's."""
     from ai import ai_rows
+    from config.tasks import BENCH_GROUPS, get_bench_entry
 
     facts = paper_fact("arithmetic_intensity")
     lo, hi = facts["game_original_range"]
     peaks = ", ".join(f"{k} {v}" for k, v in facts["peak_flops_per_byte"].items())
     rows_fold, rows_eff = [], []
     ours_game = []
-    for r in ai_rows(groups=("game", "noscope", "efficientnet"), folds=(2, 3, 4),
+    for r in ai_rows(groups=BENCH_GROUPS, folds=(2, 3, 4),
                      batch_size=facts["batch_size_images"], bytes_per_elt=facts["bytes_per_elt"]):
         model = str(r["model"])
-        if model.startswith("efficientnet-"):
+        group = get_bench_entry(model).group
+        if group == "efficientnet":
             rows_eff.append([f"`{model}`", fmt(r["original_AI"], 1), fmt(r["tformed_AI_2"], 1)])
             continue
-        game = model.startswith("game_")
+        game = group == "game"
         if game:
             ours_game.append(float(r["original_AI"]))
         rows_fold.append([f"`{model}`", fmt(r["original_AI"], 1),
