@@ -50,7 +50,7 @@ from config.tasks import REPO_ROOT, check_fold, get_task, task_names
 from fold_trainer import finished_result, train_one
 from util.training.errors import USER_ERRORS, TrainError
 from util.training.interrupt import sigterm_as_ctrl_c
-from util.training.layout import BEST, LOG, band_label, run_dir, run_label, write_results
+from util.training.layout import BEST, LOG, band_label, last_log_line, run_dir, run_label, write_results
 from util.training.run_config import (RunConfig, add_config_arguments, check_band_limit, check_overrides, config_argv,
                                       config_from_args)
 from util.training.run_pool import Job, Outcome, run_pool
@@ -202,11 +202,6 @@ def train_in_process(runs: list[Run], args: argparse.Namespace, savedir: Path, d
     return failures
 
 
-def last_line(path: Path) -> str:
-    lines = [l.strip() for l in path.read_text(errors="replace").splitlines() if l.strip()] if path.exists() else []
-    return lines[-1] if lines else f"no output in {path}"
-
-
 def train_parallel(runs: list[Run], args: argparse.Namespace, savedir: Path,
                    devices: list[str]) -> list[str]:
     """--jobs N: every unfinished run as its own ``fold_trainer.py`` process, N at a time;
@@ -247,7 +242,7 @@ def train_parallel(runs: list[Run], args: argparse.Namespace, savedir: Path,
             print(f"[done] {name}: test top-1 {result['test_top1']:.2f}% in {out.seconds:.0f} s", flush=True)
         else:
             why = ("teacher run failed" if out.blocked else out.error
-                   or last_line(run_dir(savedir, task, fold, args.efficientnet, band) / LOG))
+                   or last_log_line(run_dir(savedir, task, fold, args.efficientnet, band)))
             failures.append(f"{name}: {why}")
             print(f"[fail] {name}: {why}", flush=True)
         write_results(savedir)

@@ -9,7 +9,8 @@ baseline; ``-band<CR>`` appended for a band-limited CNN) holds:
 * ``stats.csv`` (``STATS_FIELDS``) and one ``<metric>.txt`` per metric, one line per epoch;
 * ``config.json``: resolved settings, recipe, git commit, library versions, device;
 * ``done.json``: ``{"result": <results row>}``, once the run has trained all its epochs;
-* ``train.log``: the run's output when ``train.py --jobs`` started it in its own process.
+* ``train.log``: the run's output when ``train.py --jobs`` (or ``util/train_throughput.py``) started
+  it in its own process; ``last_log_line`` says why such a run failed.
 
 ``SAVEDIR/results.csv`` has one row (``RESULT_FIELDS``) per finished run, rebuilt from every
 ``done.json``, so it never holds duplicates. Every file is written atomically.
@@ -71,6 +72,13 @@ def write_stats(run: Path, history: list[dict[str, Any]]) -> None:
     atomic_write_text(run / STATS, buf.getvalue())
     for key in METRIC_FIELDS:
         atomic_write_text(run / f"{key}.txt", "".join(f"{r[key]:.4f}\n" for r in history))
+
+
+def last_log_line(run: Path | str) -> str:
+    """The last non-blank line of a run's ``train.log``: why a child run failed."""
+    log = Path(run) / LOG
+    lines = [l.strip() for l in log.read_text(errors="replace").splitlines() if l.strip()] if log.exists() else []
+    return lines[-1] if lines else f"no output in {log}"
 
 
 def read_done(run: Path | str) -> dict[str, Any] | None:
