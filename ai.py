@@ -56,6 +56,7 @@ from models import kept_fraction, model_input_shape
 from models.costs import LayerCost, arithmetic_intensity, layer_costs
 from util.bench.roofline import layer_roofline
 from util.bench.variants import build_variant, variant_costs
+from util.cli import run_command
 
 
 def model_costs(entry: BenchEntry, fold: int, batch_size: int, channel_align: int = 1,
@@ -223,7 +224,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except TaskError as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError,))

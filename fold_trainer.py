@@ -35,7 +35,6 @@ Where the pieces live (``util/training/``): the settings and this script's optio
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -47,6 +46,7 @@ from tqdm import tqdm
 from config.tasks import TrainRecipe, check_fold, get_task
 from datasets import CurriculumSchedule, ImageSet, load_split, resize_u8, teacher_logits
 from models import CompoundScaling, FoldableNet, build_model, kept_fraction
+from util.cli import run_command
 from util.records.atomic import atomic_write_json
 from util.records.provenance import device_name, provenance
 from util.training.checkpoint import (RunState, load_checkpoint, load_teacher, resume, resume_source, save_best,
@@ -299,9 +299,5 @@ def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     sigterm_as_ctrl_c()
-    try:
-        main(get_args_parser().parse_args())
-    except USER_ERRORS as exc:
-        sys.exit(f"error: {exc}")
-    except KeyboardInterrupt:
-        sys.exit("interrupted: the last completed epoch is saved; re-run the same command to resume")
+    run_command(main, get_args_parser, errors=USER_ERRORS,
+                interrupted="interrupted: the last completed epoch is saved; re-run the same command to resume")

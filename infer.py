@@ -65,13 +65,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from config.tasks import TaskError
 from models import CompoundScaling, FoldError
 from util.bench.backends import BenchError, tensorrt_available
 from util.bench.config import BenchConfig, add_config_arguments, config_from_args, default_of
 from util.bench.runner import describe, resolve_target, run_benchmark
+from util.cli import run_command
 
 # Settings with the flags of their BenchConfig field (released spellings too: --num_warmup);
 # the batch, backend and precision have their released flags below.
@@ -161,7 +161,4 @@ def main(args: argparse.Namespace) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except (TaskError, BenchError, FoldError) as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError, BenchError, FoldError))

@@ -48,6 +48,7 @@ from typing import Any
 
 from config.tasks import REPO_ROOT, check_fold, get_task, task_names
 from fold_trainer import finished_result, train_one
+from util.cli import run_command
 from util.training.errors import USER_ERRORS, TrainError
 from util.training.interrupt import sigterm_as_ctrl_c
 from util.training.layout import BEST, LOG, band_label, last_log_line, run_dir, run_label, write_results
@@ -343,9 +344,5 @@ def main(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sigterm_as_ctrl_c()
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except USER_ERRORS as exc:
-        sys.exit(f"error: {exc}")
-    except KeyboardInterrupt:
-        sys.exit("\ninterrupted: completed epochs are saved; re-run the same command to resume")
+    run_command(main, get_args_parser, errors=USER_ERRORS, returns_status=True,
+                interrupted="\ninterrupted: completed epochs are saved; re-run the same command to resume")

@@ -26,6 +26,7 @@ from config.tasks import TaskError, bench_entries  # noqa: E402
 from util.accel.evaluate import (add_search_args, default_workers,  # noqa: E402
                                  search_options_from_args)
 from util.accel.hardware import DEFAULT_HARDWARE, HARDWARE, AccelError, zigzag_module  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.records.atomic import atomic_write_json  # noqa: E402
 from util.records.provenance import provenance  # noqa: E402
 
@@ -109,8 +110,5 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except (AccelError, TaskError) as exc:
-        print(f"accel_report.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_command(main, get_args_parser, errors=(AccelError, TaskError), returns_status=True,
+                prog="accel_report.py")

@@ -28,6 +28,7 @@ from util.accel.evaluate import (FUSION_NOTES, SearchOptions, add_search_args,  
                                  default_workers, search_options_from_args)
 from util.accel.hardware import DEFAULT_HARDWARE, HARDWARE, AccelError  # noqa: E402
 from util.accel.network import NetworkSpec, build_network  # noqa: E402
+from util.cli import run_command  # noqa: E402
 
 DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "runs" / "accel_cache"
 
@@ -119,8 +120,5 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except (AccelError, TaskError) as exc:
-        print(f"accel_sim.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_command(main, get_args_parser, errors=(AccelError, TaskError), returns_status=True,
+                prog="accel_sim.py")

@@ -58,6 +58,7 @@ from util.bench.results import ResultsError  # noqa: E402
 from util.bench.backends import BACKENDS, BenchError, check_backend, prepare  # noqa: E402
 from util.bench.config import PRECISIONS  # noqa: E402
 from util.bench.runner import resolve_device  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.records.provenance import device_name  # noqa: E402
 from util.bench.peak import time_loop  # noqa: E402
 
@@ -313,7 +314,4 @@ def main(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except (TaskError, BenchError, ResultsError) as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError, BenchError, ResultsError))

@@ -28,6 +28,7 @@ from torch import nn  # noqa: E402
 from config.tasks import Task, TaskError  # noqa: E402
 from datasets import SPLITS, DatasetError, load_split, to_float  # noqa: E402
 from models import build_model  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.synth.game_data import GameDataError, game_task, generate_task  # noqa: E402
 
 
@@ -90,7 +91,4 @@ def main(args: argparse.Namespace) -> float:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except (GameDataError, DatasetError, TaskError, OSError) as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(GameDataError, DatasetError, TaskError, OSError))

@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from util.cli import run_command  # noqa: E402
 from util.records.atomic import atomic_savefig  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "fold.png"
@@ -141,7 +142,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except ValueError as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(ValueError,))

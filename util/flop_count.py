@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from config.tasks import TaskError
 from util.bench.flops import flop_table
+from util.cli import run_command
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except TaskError as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError,))

@@ -23,6 +23,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from config.tasks import TaskError, find_bench_entry  # noqa: E402
 from util.bench.flops import MODEL_MAP, flops_from_tput, load_model_map  # noqa: E402
+from util.cli import run_command  # noqa: E402
 
 MODES = ("og", "fold2", "fold3", "fold4")
 
@@ -46,7 +47,4 @@ def main(args: argparse.Namespace) -> float:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except TaskError as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError,))

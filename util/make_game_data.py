@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse  # noqa: E402
 
 from config.tasks import TaskError, task_names  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.synth.game_data import GameDataError, contact_sheet, game_task, generate_task  # noqa: E402
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -71,7 +72,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except (GameDataError, TaskError, OSError) as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(GameDataError, TaskError, OSError))

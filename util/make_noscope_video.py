@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse  # noqa: E402
 
 from config.tasks import TaskError  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.noscope.tasks import noscope_names  # noqa: E402
 from util.synth.noscope_video import make_video  # noqa: E402
 
@@ -61,7 +62,4 @@ def main(args: argparse.Namespace) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except (TaskError, ValueError, OSError) as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError, ValueError, OSError))

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse  # noqa: E402
 
 from config.tasks import TaskError  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.noscope.split import make_split  # noqa: E402
 from util.noscope.tasks import NoScopeError, noscope_names  # noqa: E402
 
@@ -60,7 +61,4 @@ def main(args: argparse.Namespace) -> dict[str, tuple[int, int]]:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except (TaskError, NoScopeError, OSError) as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError, NoScopeError, OSError))

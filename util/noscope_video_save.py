@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse  # noqa: E402
 
 from config.tasks import TaskError  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.noscope.frames import frame_size, save_frames  # noqa: E402
 
 
@@ -54,7 +55,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except (TaskError, ValueError, OSError) as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError, ValueError, OSError))

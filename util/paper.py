@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config.tasks import TaskError, get_task, task_names  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.reporting.paper import paper_accuracy, paper_id, paper_speedup  # noqa: E402
 
 
@@ -37,7 +38,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except TaskError as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError,))

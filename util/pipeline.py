@@ -35,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from util.cli import run_command  # noqa: E402
 from util.records.atomic import atomic_path, atomic_write_text  # noqa: E402
 
 TASKS = {"lol/goldnumber-fraction": "game_lol/goldnumber-fraction", "noscope-coral": "noscope_coral"}
@@ -120,4 +121,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main(get_args_parser().parse_args())
+    run_command(main, get_args_parser)

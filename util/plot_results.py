@@ -39,6 +39,7 @@ import pandas as pd  # noqa: E402
 
 from config.tasks import BenchEntry, TaskError, find_bench_entry  # noqa: E402
 from util.bench.results import BENCH, ResultsError  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.records.atomic import atomic_savefig, atomic_write_text  # noqa: E402
 
 SETTING = ["BackendRequested", "Precision", "ChannelAlign", "PadInput", "Batch Size"]
@@ -231,7 +232,4 @@ def main(args: argparse.Namespace) -> list[Path]:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except TaskError as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError,))

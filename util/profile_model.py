@@ -47,6 +47,7 @@ from models import FoldError  # noqa: E402
 from util.bench.backends import BenchError, sync  # noqa: E402
 from util.bench.config import BenchConfig, add_config_arguments, config_from_args  # noqa: E402
 from util.bench.runner import build_bench_model, check_config, time_loop  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.records.atomic import atomic_write_text  # noqa: E402
 
 BACKENDS = ("eager", "compile")
@@ -169,7 +170,4 @@ def main(args: argparse.Namespace) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except (TaskError, BenchError, FoldError) as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError, BenchError, FoldError))

@@ -26,6 +26,7 @@ import torch  # noqa: E402
 from config.tasks import TaskError, get_task  # noqa: E402
 from datasets.errors import DatasetError  # noqa: E402
 from util.accel.hardware import DEFAULT_HARDWARE, AccelError  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.records.atomic import atomic_write_text  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -138,8 +139,5 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except (AccelError, TaskError, DatasetError) as exc:
-        print(f"relu_density.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_command(main, get_args_parser, errors=(AccelError, TaskError, DatasetError), returns_status=True,
+                prog="relu_density.py")

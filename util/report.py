@@ -40,6 +40,7 @@ if __package__ in (None, ""):  # run as ``python3 util/report.py``
 import pandas as pd  # noqa: E402
 
 from config.tasks import TaskError  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.records.atomic import atomic_write_text  # noqa: E402
 from util.records.provenance import git_hash  # noqa: E402
 from util.reporting.markdown import DASH, fmt, fmt_signed, md_table  # noqa: E402
@@ -268,7 +269,4 @@ def main(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except (ReportError, TaskError) as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(ReportError, TaskError))

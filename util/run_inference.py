@@ -72,6 +72,7 @@ from util.bench.backends import BenchError  # noqa: E402
 from util.bench.config import (BenchConfig, add_config_arguments, config_from_args,  # noqa: E402
                                config_to_argv, default_of)
 from util.bench.results import BENCH, COLUMNS, ResultsError  # noqa: E402
+from util.cli import run_command  # noqa: E402
 
 GROUPS = ("all", *BENCH_GROUPS)
 ROW_PREFIX = "RESULT "
@@ -317,7 +318,4 @@ def main(args: argparse.Namespace) -> list[str]:
 
 
 if __name__ == "__main__":
-    try:
-        main(get_args_parser().parse_args())
-    except (TaskError, BenchError, ResultsError) as exc:
-        sys.exit(f"error: {exc}")
+    run_command(main, get_args_parser, errors=(TaskError, BenchError, ResultsError))

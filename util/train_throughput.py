@@ -80,6 +80,7 @@ from contextlib import nullcontext  # noqa: E402
 from typing import Any  # noqa: E402
 
 from config.tasks import TaskError, check_fold, get_task  # noqa: E402
+from util.cli import run_command  # noqa: E402
 from util.records.atomic import atomic_write_text  # noqa: E402
 from util.training.interrupt import sigterm_as_ctrl_c  # noqa: E402
 from util.training.projection import NOSCOPE_FRAMES, format_projection, paper_table_runs, projections  # noqa: E402
@@ -207,11 +208,5 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 if __name__ == "__main__":
     sigterm_as_ctrl_c()  # SIGTERM ends the command as Ctrl-C does: runs stopped, MPS quit, CSV kept
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except Exception as exc:
-        if not isinstance(exc, user_errors()):
-            raise
-        sys.exit(f"error: {exc}")
-    except KeyboardInterrupt:
-        sys.exit("\ninterrupted: the settings measured so far are in the CSV")
+    run_command(main, get_args_parser, errors=user_errors, returns_status=True,
+                interrupted="\ninterrupted: the settings measured so far are in the CSV")
