@@ -13,6 +13,7 @@ import torch
 from config.tasks import get_task
 from conftest import REPO, assert_one_line_error, run_cli
 from fakes import write_cifar10, write_image_folder
+import util.training.plan as plan
 from util.training.layout import BEST, CONFIG, CURRENT, DONE, RESULT_FIELDS, RESULTS, STATS, run_dir
 
 
@@ -23,6 +24,16 @@ def data_root(tmp_path_factory):
     write_image_folder(root / "noscope-coral-subset", "noscope-coral", per_class=(16, 4, 4))
     write_cifar10(root / "cifar10", per_batch=12, n_test=20)
     return root
+
+
+def few_validation_images(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """The tiny CIFAR archive holds 60 images: the registry's cifar10 entry keeps n for validation."""
+    import dataclasses
+
+    import config.tasks as tasks
+    t = tasks.get_task("cifar10")
+    monkeypatch.setitem(tasks._registry(), "cifar10",
+                        dataclasses.replace(t, data=dataclasses.replace(t.data, validation_images=n)))
 
 
 def read_csv(path):
@@ -75,7 +86,7 @@ def test_cifar10_folded_run_distils_from_fold1(tmp_path, data_root, monkeypatch)
 
     import train as train_script
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
-    monkeypatch.setitem(get_task("cifar10").data, "validation_images", 10)  # the archive holds 60 images
+    few_validation_images(monkeypatch, 10)  # the archive holds 60 images
     args = train_script.get_args_parser().parse_args(
         [str(tmp_path), "--data-root", str(data_root), "--device", "cpu", "--tasks", "cifar10", "--folds", "2",
          "--epochs", "2", "--batch-size", "8"])
@@ -134,7 +145,7 @@ def test_released_cifar10_teacher_loads_and_distils(tmp_path, data_root, monkeyp
     from models import build_model
     from util.training.checkpoint import load_checkpoint, model_weights
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
-    monkeypatch.setitem(get_task("cifar10").data, "validation_images", 10)
+    few_validation_images(monkeypatch, 10)
     files = tmp_path / "model_files"
     t7 = files / "cifar10" / "resnet18" / "model.t7"
     t7.parent.mkdir(parents=True)
@@ -142,7 +153,7 @@ def test_released_cifar10_teacher_loads_and_distils(tmp_path, data_root, monkeyp
     weights, align = model_weights(load_checkpoint(t7))  # torch.load(..., weights_only=True)
     teacher = build_model("cifar10", 1)
     assert teacher.load_state_dict(weights, strict=True) is not None and align == 1
-    monkeypatch.setattr(train_script, "TEACHER_FILES", files)
+    monkeypatch.setattr(plan, "TEACHER_FILES", files)
     args = train_script.get_args_parser().parse_args(
         [str(tmp_path / "runs"), "--data-root", str(data_root), "--device", "cpu", "--tasks", "cifar10",
          "--folds", "2", "--epochs", "1", "--batch-size", "8"])
@@ -253,25 +264,25 @@ def test_cli_defaults_are_the_dataclass_defaults(tmp_path):
     want = RunConfig(task="noscope-coral", fold=2, outdir=str(tmp_path / "noscope-coral/fold2"))
     assert config_from_args(get_args_parser().parse_args(["noscope-coral", "2", want.outdir])) == want
     args = train_script.get_args_parser().parse_args([str(tmp_path)])
-    got = train_script.run_config(args, tmp_path, "noscope-coral", 2, "auto")
+    got = plan.run_config(args, tmp_path, "noscope-coral", 2, "auto")
     assert got == RunConfig(task="noscope-coral", fold=2, outdir=want.outdir,
-                            teacher=str(train_script.teacher_path(tmp_path, "noscope-coral")))
+                            teacher=str(plan.teacher_path(tmp_path, "noscope-coral")))
 
 
 def test_train_py_passes_no_progress_to_each_run(tmp_path):
     import train as train_script
     for argv, want in (([], True), (["--no-progress"], False)):
         args = train_script.get_args_parser().parse_args([str(tmp_path), *argv])
-        assert train_script.run_config(args, tmp_path, "noscope-coral", 1, "cpu").progress is want
+        assert plan.run_config(args, tmp_path, "noscope-coral", 1, "cpu").progress is want
 
 
 def test_folded_cifar10_waits_for_this_savedirs_fold1(tmp_path):
     import train as train_script
-    if train_script.teacher_path(tmp_path, "cifar10").is_relative_to(train_script.TEACHER_FILES):
+    if plan.teacher_path(tmp_path, "cifar10").is_relative_to(plan.TEACHER_FILES):
         pytest.skip("a shipped CIFAR-10 teacher exists: no run waits for fold 1")
-    assert train_script.distils_from_this_savedir(tmp_path, "cifar10", 2)
-    assert not train_script.distils_from_this_savedir(tmp_path, "cifar10", 1)
-    assert not train_script.distils_from_this_savedir(tmp_path, "lol/goldnumber-fraction", 2)
+    assert plan.distils_from_this_savedir(tmp_path, "cifar10", 2)
+    assert not plan.distils_from_this_savedir(tmp_path, "cifar10", 1)
+    assert not plan.distils_from_this_savedir(tmp_path, "lol/goldnumber-fraction", 2)
 
 
 def test_corrupt_checkpoint_is_a_clear_error_and_kept(tmp_path, data_root):
@@ -461,7 +472,7 @@ def test_cifar10_band_limited_run(tmp_path, data_root, monkeypatch):
 
     import train as train_script
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
-    monkeypatch.setitem(get_task("cifar10").data, "validation_images", 10)
+    few_validation_images(monkeypatch, 10)
     args = train_script.get_args_parser().parse_args(
         [str(tmp_path), "--data-root", str(data_root), "--device", "cpu", "--tasks", "cifar10", "--folds", "1",
          "--band-limit", "50", "--epochs", "1", "--batch-size", "16"])

@@ -264,3 +264,16 @@ def test_cli_from_csv_prints_table_and_projection(tmp_path):
     assert f"{hours_n1:10.2f}" in proc.stdout and "2.00x" in proc.stdout
     assert "ASSUMED" in proc.stdout and "<- fewest GPU-hours" in proc.stdout
     assert_one_line_error(run_cli(TOOL, "--from-csv", str(tmp_path / "missing.csv")), "does not exist")
+
+
+def test_children_get_the_settings_train_py_gives_its_children(tmp_path):
+    """Timing N runs means nothing unless each trains as ``train.py --jobs`` would train it."""
+    import train
+    import util.training.plan as plan
+
+    args = get_args_parser().parse_args(["--epochs", "3", "--amp", "bf16", "--data-root", "/d", "--device", "cpu"])
+    got = tp.child_config("lol/goldnumber-fraction", 4, 2, tmp_path, args)
+    savedir = tmp_path / "run2"
+    targs = train.get_args_parser().parse_args([str(savedir), "--epochs", "3", "--amp", "bf16", "--seed", "2",
+                                                "--data-root", "/d", "--no-progress"])
+    assert got == plan.run_config(targs, savedir, "lol/goldnumber-fraction", 4, "cpu")

@@ -26,11 +26,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from config.tasks import REPO_ROOT, get_task
-from util.training.layout import CONFIG, LOG, STATS, last_log_line
+from util.training.layout import CONFIG, LOG, STATS, last_log_line, run_dir
 from util.training.run_pool import stop_all
+
+if TYPE_CHECKING:
+    from util.training.run_config import RunConfig
 
 MPS_CONTROL = "nvidia-cuda-mps-control"
 POLL_S = 0.1
@@ -304,20 +307,25 @@ class Watched:
             self.epochs = note_epoch_ends(self.epochs, rows, mtime)
 
 
+def child_config(task: str, fold: int, k: int, group_dir: Path, args: argparse.Namespace) -> "RunConfig":
+    """Run k's settings: what ``train.py --jobs`` gives a child (RunConfig's defaults, which its
+    options are generated from; no progress bars), with seed k."""
+    from util.training.plan import teacher_path  # lazily, as below: they import torch
+    from util.training.run_config import RunConfig
+
+    savedir = group_dir / f"run{k}"
+    return RunConfig(task=task, fold=fold, outdir=str(run_dir(savedir, task, fold)), epochs=args.epochs,
+                     device=args.device, seed=k, data_root=args.data_root, amp=args.amp,
+                     teacher=str(teacher_path(savedir, task)), progress=False)
+
+
 def launch_runs(task: str, fold: int, n: int, group_dir: Path, args: argparse.Namespace) -> list[Watched]:
-    """Start N fold_trainer.py runs with the command line train.py --jobs gives its children."""
-    from train import get_args_parser as train_parser  # lazily: train.py imports torch and util.training
-    from train import run_config
+    """Start N fold_trainer.py runs (``child_config``), each logging to its run folder."""
     from util.training.run_config import config_argv
 
     out = []
     for k in range(n):
-        savedir = group_dir / f"run{k}"
-        targs = train_parser().parse_args([str(savedir), "--epochs", str(args.epochs), "--amp", args.amp,
-                                           "--seed", str(k)]
-                                          + (["--data-root", args.data_root] if args.data_root else []))
-        cfg = run_config(targs, savedir, task, fold, args.device)
-        cfg.progress = False
+        cfg = child_config(task, fold, k, group_dir, args)
         folder = Path(cfg.outdir)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / LOG, "w") as fh:
