@@ -54,7 +54,7 @@ from util.training.checkpoint import (RunState, load_checkpoint, load_teacher, r
 from util.training.errors import USER_ERRORS, TrainError
 from util.training.evaluate import Evaluator, topk_correct
 from util.training.interrupt import sigterm_as_ctrl_c
-from util.training.layout import (BEST, CONFIG, CURRENT, DONE, STATS_FIELDS, read_done, run_label, write_done,
+from util.training.layout import (BEST, CONFIG, CURRENT, DONE, STATS_FIELDS, epoch_row, read_done, run_label, write_done,
                                   write_stats)
 from util.training.run_config import (EFFNET_RESIZES, RunConfig, add_config_arguments, check_band_limit,
                                       check_overrides, config_from_args, effective_recipe)
@@ -204,12 +204,12 @@ class FoldTrainer:
                 "scaling": self.scaling, "band_limit": self.cfg.band_limit}
 
     def result_row(self) -> dict[str, Any]:
-        best = self.state.history[self.state.best_epoch] if self.state.best_epoch >= 0 else {}
+        best = epoch_row(self.state.history, self.state.best_epoch)
         kept = kept_fraction(self.model)
         return {"task": self.task.name, "fold": self.fold, "scaling": self.scaling,
                 "best_val_top1": round(self.state.best_val, 4), "test_top1": round(best.get("test_top1", 0.0), 4),
                 "test_top5": round(best.get("test_top5", 0.0), 4), "best_epoch": self.state.best_epoch,
-                "epochs": len(self.state.history), "wall_seconds": round(self.state.wall_seconds, 1),
+                "epochs": self.state.epoch, "wall_seconds": round(self.state.wall_seconds, 1),
                 "device": device_name(str(self.device)), "band_limit": self.cfg.band_limit,
                 "kept_fraction": None if kept is None else round(kept, 4)}
 

@@ -391,6 +391,26 @@ def test_continue_from_a_released_checkpoint(tmp_path, data_root):
         FoldTrainer(cfg)
 
 
+def test_a_run_continued_from_a_released_checkpoint_finishes_and_reports_its_best_epoch(tmp_path, data_root):
+    """Its history starts at the released epoch: the results row counts every epoch trained and
+    finds the best epoch's row by number, so the run counts as finished."""
+    from fold_trainer import FoldTrainer, finished_result
+    from util.training.layout import STATS, epoch_row
+    from util.training.run_config import RunConfig
+    path = tmp_path / "current.pth"
+    torch.save(released_game_checkpoint(2), path)
+    cfg = RunConfig(task="lol/goldnumber-fraction", fold=2, outdir=str(tmp_path / "run"), device="cpu", epochs=7,
+                    batch_size=16, data_root=str(data_root), continue_from_file=str(path), progress=False)
+    row = FoldTrainer(cfg).run()
+    assert row["epochs"] == 7
+    stats = list(csv.DictReader(open(tmp_path / "run" / STATS)))
+    assert [int(r["epoch"]) for r in stats] == [5, 6]
+    if row["best_epoch"] >= 0:
+        assert row["best_epoch"] in (5, 6)
+        assert row["test_top1"] == round(float(epoch_row(stats, row["best_epoch"])["test_top1"]), 4)
+    assert finished_result(cfg) is not None
+
+
 def test_released_train_command_line(tmp_path, data_root):
     """python3 train.py savedir [--checkpoint_cycle N] [--continue_from_file F], restricted to one
     small run so it finishes on a CPU."""

@@ -62,6 +62,12 @@ def run_dir(savedir: Path | str, task: str, fold: int, efficientnet: bool = Fals
     return Path(savedir) / task / (name + ("" if band_limit is None else f"-{band_tag(band_limit)}"))
 
 
+def epoch_row(history: list[dict[str, Any]], epoch: int) -> dict[str, Any]:
+    """The stats row of ``epoch`` ({} if absent): by its number, since a run continued from the
+    released trainer's checkpoint keeps no rows of the epochs trained before it."""
+    return next((row for row in history if int(row["epoch"]) == epoch), {})
+
+
 def write_stats(run: Path, history: list[dict[str, Any]]) -> None:
     """``stats.csv`` and the per-metric ``<metric>.txt`` files of a run's epochs so far."""
     buf = io.StringIO()
