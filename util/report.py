@@ -29,9 +29,7 @@ import argparse
 import datetime as dt
 import platform
 import shlex
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as ``python3 util/report.py``
@@ -41,7 +39,7 @@ import pandas as pd  # noqa: E402
 
 from config.tasks import TaskError  # noqa: E402
 from util.cli import run_command  # noqa: E402
-from util.records.atomic import atomic_write_text  # noqa: E402
+from util.records.atomic import atomic_dir, atomic_write_text  # noqa: E402
 from util.records.provenance import git_hash  # noqa: E402
 from util.reporting.markdown import DASH, fmt, fmt_signed, md_table  # noqa: E402
 from util.reporting.paper import paper_accuracy, paper_citation, paper_fact, paper_inference_setting  # noqa: E402
@@ -222,18 +220,6 @@ def build_report(args: argparse.Namespace, train: pd.DataFrame, fig_dir: Path, r
     return "\n\n".join(sections) + "\n"
 
 
-def _swap_dir(new: Path, dest: Path) -> None:
-    """Replace ``dest`` by ``new`` with renames (the old folder is removed afterwards)."""
-    old = None
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        dest.rename(old)
-    new.rename(dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("savedir", help="training output folder (written by `python3 train.py SAVEDIR`)")
@@ -254,15 +240,9 @@ def main(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     if out.suffix.lower() != ".md":
         raise ReportError(f"--out {out} must end in .md (the report is Markdown)")
     train = load_training(Path(args.savedir))  # before any writing: a one-line error if absent
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig_name = out.stem + "_files"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{fig_name}.", dir=out.parent))
-    try:
+    with atomic_dir(out.parent / fig_name) as tmp:  # figures are swapped in whole, or not at all
         text = build_report(args, train, tmp, fig_name, sys.argv[1:] if argv is None else argv)
-        _swap_dir(tmp, out.parent / fig_name)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     atomic_write_text(out, text)
     print(f"wrote {out} and {out.parent / fig_name}/")
     return out
