@@ -236,9 +236,9 @@ class BenchEntry:
 
     @property
     def released_csv_name(self) -> str:
-        """The released run_inference.sh's "Model" column: the name without its ``game_`` /
-        ``noscope_`` / ``efficientnet-game_`` prefix (``coral``, ``sot/timer3``)."""
-        return self.name.split("_", 1)[1]
+        """The released run_inference.sh's "Model" column: the task's short name (``coral``,
+        ``sot/timer3``), for the EfficientNet-style baseline too."""
+        return self.task.short_name
 
     @property
     def is_efficientnet(self) -> bool:
