@@ -164,6 +164,21 @@ def test_projection_by_hand():
         proj.project(table, rows, runs=8, mps="off")
 
 
+def test_a_larger_batch_or_other_numerics_is_its_own_setting():
+    """Rows at batch 256 bf16 must not be averaged into the batch-32 fp32 projection."""
+    table = [proj.TableRun("V1 f=1", "lol/goldnumber-fraction", 1, False, 10, 3_600_000)]
+    rows = tp.add_speedups([row(runs=1, agg=1000.0), row(runs=1, agg=4000.0, batch_size=256, amp="bf16"),
+                            row(runs=8, agg=8000.0, batch_size=256, amp="bf16")])
+    assert [r["speedup_vs_n1"] for r in rows] == [1.0, 1.0, 2.0]   # each over the N=1 row of its batch
+    assert len(tp.merge_rows(rows, [row(runs=1, agg=2000.0)])) == 3  # same key: replaced
+    assert proj.project(table, rows, runs=1, mps="off").gpu_hours == pytest.approx(1.0)
+    assert proj.project(table, rows, runs=8, mps="off", amp="bf16", batch=256).gpu_hours == pytest.approx(0.125)
+    assert [(p.batch, p.amp, p.runs) for p in proj.projections(rows, table)] == [(32, "none", 1), (256, "bf16", 1),
+                                                                                 (256, "bf16", 8)]
+    with pytest.raises(tp.ThroughputError, match="batch=32"):
+        proj.project(table, rows, runs=8, mps="off")
+
+
 # ------------------------------------------------------------------ measuring with fakes
 FAKE_TRAINER = """
 import os, sys, time
@@ -271,9 +286,10 @@ def test_children_get_the_settings_train_py_gives_its_children(tmp_path):
     import train
     import util.training.plan as plan
 
-    args = get_args_parser().parse_args(["--epochs", "3", "--amp", "bf16", "--data-root", "/d", "--device", "cpu"])
+    args = get_args_parser().parse_args(["--epochs", "3", "--amp", "bf16", "--data-root", "/d", "--device", "cpu",
+                                         "--batch-size", "256"])
     got = tp.child_config("lol/goldnumber-fraction", 4, 2, tmp_path, args)
     savedir = tmp_path / "run2"
     targs = train.get_args_parser().parse_args([str(savedir), "--epochs", "3", "--amp", "bf16", "--seed", "2",
-                                                "--data-root", "/d", "--no-progress"])
+                                                "--data-root", "/d", "--no-progress", "--batch-size", "256"])
     assert got == plan.run_config(targs, savedir, "lol/goldnumber-fraction", 4, "cpu")

@@ -37,7 +37,7 @@ the last run finished its first epoch and before the first run finished its last
 epoch's end is the time its row appeared in stats.csv, polled every 0.1 s; its start is that
 minus its seconds). The aggregate rate is N x the mean rate of the runs; the speedup is the
 aggregate over the N=1 run without MPS of the same task and fold (with MPS if only that was
-measured). Runs get seeds 0..N-1, the recipe's batch and the given --amp.
+measured). Runs get seeds 0..N-1, the recipe's batch (or --batch-size) and the given --amp.
 
 MPS (``--mps`` or ``--mps on``; ``--mps both`` measures every N without and then with it):
 ``nvidia-cuda-mps-control -d`` is started before those runs, with private pipe and log
@@ -107,6 +107,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cuda", help="device of every run: cuda, cuda:N, or cpu for a smoke run")
     p.add_argument("--amp", choices=("none", "tf32", "bf16", "fp16"), default="none",
                    help="numerics of the runs (default none = fp32, the recipe's)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="B",
+                   help="training batch in images of every run (default: each recipe's, 32 for the game and "
+                        "NoScope CNNs); each batch size is its own row and projection")
     p.add_argument("--data-root", default=None, metavar="ROOT",
                    help="data folder as in train.py (game data: ROOT/<game>/<task>)")
     p.add_argument("--csv", default=None, metavar="PATH",
@@ -139,6 +142,8 @@ def check_args(args: argparse.Namespace) -> list[str]:
         raise ThroughputError(f"--runs values must be >= 1 (got {bad[0]}): N is the number of concurrent runs")
     if args.epochs < 2:
         raise ThroughputError(f"--epochs must be >= 2 (got {args.epochs}): the first epoch is not timed")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ThroughputError(f"--batch-size must be >= 1 (got {args.batch_size})")
     if args.group_timeout <= 0 or args.noscope_frames < 1:
         raise ThroughputError("--group-timeout and --noscope-frames must be > 0")
     if args.device != "cpu" and not args.device.startswith("cuda"):
