@@ -165,6 +165,29 @@ def test_report_quotes_measured_order_agreement(tmp_path):
     assert "`lol/goldnumber-fraction` f = 2: 87.05%" in text and "noscope-coral` f = 2:" not in text
 
 
+def test_efficientnet_rows_get_their_own_table_and_curve(tmp_path):
+    """An EfficientNet-style run is fold 1 too: it must not replace the original's row."""
+    save = make_savedir(tmp_path)
+    lines = (save / "results.csv").read_text().splitlines()
+    lines[0] += ",scaling"
+    lines[1:] = [ln + ",fold" for ln in lines[1:]]
+    lines.append("lol/goldnumber-fraction,1,80.5,79.25,99.5,4,5,3000,cpu,efficientnet")
+    (save / "results.csv").write_text("\n".join(lines) + "\n")
+    run = run_dir(save, "lol/goldnumber-fraction", 1, efficientnet=True)
+    run.mkdir(parents=True)
+    (run / STATS).write_text(STATS_HEADER + "\n" + "\n".join(f"{e},11,1.0,50,80,1.0,{50 + e},90,1.0,49,90,1.5"
+                                                              for e in range(5)) + "\n")
+    assert run_cli("util/report.py", str(save)).returncode == 0
+    text = (save / "report.md").read_text()
+    acc = _section(text, "## 1. Accuracy")
+    ours_f1 = _row(acc.split("### EfficientNet")[0], "`lol/goldnumber-fraction`", "| 1 |")
+    assert "| 90.25 |" in ours_f1 and "79.25" not in acc.split("### EfficientNet")[0]
+    eff = _row(acc.split("### EfficientNet")[1], "`lol/goldnumber-fraction`")
+    assert "| 79.25 | 90.25 | -11.00 |" in eff and "| 97.64 |" in eff
+    assert "84.9–96.4%" in acc
+    assert "EfficientNet-style" in _section(text, "## 6.")
+
+
 def test_report_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -58,28 +58,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def load_network(path: Path) -> tuple[torch.nn.Module, str, int]:
     """The trained network of a checkpoint, its task name and fold."""
-    from models import build_model
-    from util.training.checkpoint import load_checkpoint
     from util.training.errors import TrainError
+    from util.training.run_eval import load_trained_model
 
-    if not path.is_file():
-        raise AccelError(f"checkpoint {path} does not exist; give a best.pth written by fold_trainer.py")
     try:
-        ckpt = load_checkpoint(path)
+        model, ckpt = load_trained_model(path)
     except TrainError as exc:
         raise AccelError(str(exc)) from None
-    if not isinstance(ckpt, dict) or not {"model", "task", "fold"} <= set(ckpt):
-        raise AccelError(f"{path} is not a fold_trainer.py checkpoint (needs model, task, fold)")
     if ckpt.get("channel_align", 1) != 1:
         raise AccelError(f"{path} has channel_align {ckpt['channel_align']}: the accelerator table "
                          "holds the paper's widths (channel_align 1)")
-    model = build_model(ckpt["task"], int(ckpt["fold"]))
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError:
-        raise AccelError(f"{path} does not fit {ckpt['task']} fold {ckpt['fold']} as built now "
-                         "(an older architecture?); retrain it") from None
-    return model.eval(), ckpt["task"], int(ckpt["fold"])
+    return model, ckpt["task"], int(ckpt["fold"])
 
 
 def table_layers(table: list[dict], model: str, variant: str, batch: int, hardware: str) -> list[dict]:

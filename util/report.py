@@ -43,8 +43,9 @@ from util.records.atomic import atomic_dir, atomic_write_text  # noqa: E402
 from util.records.provenance import git_hash  # noqa: E402
 from util.reporting.markdown import DASH, fmt, fmt_signed, md_table  # noqa: E402
 from util.reporting.paper import paper_accuracy, paper_citation, paper_fact, paper_inference_setting  # noqa: E402
-from util.reporting.data import (ReportError, band_or_none, known_task, load_inference,  # noqa: E402
-                              load_run_config, load_stats, load_training, summarize_inference)
+from util.reporting.data import (ReportError, band_or_none, is_efficientnet, known_task,  # noqa: E402
+                                 load_inference, load_run_config, load_stats, load_training,
+                                 summarize_inference)
 from util.reporting.inference import ai_section, inference_section  # noqa: E402
 from util.reporting.bandlimit import band_section  # noqa: E402
 
@@ -109,7 +110,62 @@ def accuracy_section(train: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
-def curves_section(savedir: Path, train: pd.DataFrame, fig_dir: Path, rel: str) -> str:
+def efficientnet_section(effnet: pd.DataFrame, ordinary: pd.DataFrame) -> str:
+    """The EfficientNet-style baselines (compound scaling down, not folded) beside our f = 1 and
+    f = 4 of the same task and the paper's Table 5 range."""
+    fact = paper_fact("efficientnet_baseline")
+    lo, hi = fact["accuracy_range"]
+    ours = {(r.task, r.fold): r.test_top1 for r in ordinary.itertuples()}
+    rows = []
+    for r in effnet.itertuples():
+        f1, f4 = ours.get((r.task, 1)), ours.get((r.task, 4))
+        rows.append([f"`{r.task}`", _pid(r.task), fmt(r.test_top1), fmt(f1),
+                     fmt_signed(r.test_top1 - f1 if f1 is not None else None), fmt(f4),
+                     fmt(paper_accuracy(r.task, 1)), fmt(r.best_val_top1),
+                     f"{DASH if pd.isna(r.epochs) else int(r.epochs)} / {known_task(r.task).recipe(1).epochs if known_task(r.task) else DASH}"])
+    out = [f"### EfficientNet-style baselines ({fact['table']})", "",
+           f"{fact['note']}. The paper's {fact['table']} gives their accuracy "
+           f"as {lo}–{hi}% over {', '.join(fact['paper_ids'])} (per-model values were not transcribed). "
+           "Test top-1 (%) at the best validation epoch.", ""]
+    out.append(md_table(["task", "paper", "EfficientNet-style", "ours f = 1", "vs f = 1", "ours f = 4",
+                         "paper f = 1", "best val top-1", "epochs / recipe"], rows, align="llrrrrrrr"))
+    return "\n".join(out)
+
+
+def checkpoint_eval_section(path: Path) -> str:
+    """The best checkpoints of runs trained elsewhere (``util/evaluate_runs.py``), evaluated on
+    this run's data: real accuracies beside a short demo's."""
+    from util.training.run_eval import OK, read_eval_csv
+
+    rows = read_eval_csv(path)
+    here = {(r["task"], r["fold"]): r["test_top1"] for r in rows if r["status"] == OK}
+    table, missing = [], []
+    for r in rows:
+        paper = paper_accuracy(r["task"], r["fold"]) if known_task(r["task"]) else None
+        if r["status"] != OK:
+            missing.append(f"`{r['task']}` f = {r['fold']}")
+            continue
+        base, p1 = here.get((r["task"], 1)), paper_accuracy(r["task"], 1) if known_task(r["task"]) else None
+        drop = (f"{fmt_signed(r['test_top1'] - base)} / {fmt_signed(paper - p1 if paper is not None and p1 is not None else None)}"
+                if r["fold"] > 1 and base is not None else DASH)
+        recipe = known_task(r["task"]).recipe(r["fold"]).epochs if known_task(r["task"]) else DASH
+        epochs = f"{DASH if r['trained_epochs'] is None else r['trained_epochs']} / {recipe}"
+        table.append([f"`{r['task']}`", r["paper_id"], r["fold"], fmt(r["test_top1"]), r["images"],
+                      fmt(r["trained_test_top1"]), epochs, fmt(paper), drop])
+    out = ["### Trained checkpoints on this run's data", "",
+           f"The best checkpoints of `{Path(rows[0]['run']).parents[2] if rows else '?'}` evaluated on this run's "
+           f"{rows[0]['split'] if rows else 'test'} split (`util/evaluate_runs.py`, `{path}`), beside the "
+           "accuracy each run measured on its own test split and the paper's.", ""]
+    if table:
+        out.append(md_table(["task", "paper", "f", "top-1 here", "images", "top-1, own test split",
+                             "epochs / recipe", "paper top-1", "vs f = 1 (here / paper)"], table, align="llrrrrrrr"))
+    if missing:
+        out += ["", f"No `best.pth` in this checkout for {', '.join(missing)}."]
+    return "\n".join(out)
+
+
+def curves_section(savedir: Path, train: pd.DataFrame, fig_dir: Path, rel: str,
+                   effnet_tasks: frozenset[str] = frozenset()) -> str:
     from util.reporting.figures import plot_curves
 
     out = ["## 2. Training curves", "",
@@ -128,7 +184,8 @@ def curves_section(savedir: Path, train: pd.DataFrame, fig_dir: Path, rel: str) 
             continue
         paper = {f: (paper_accuracy(task, f) if known_task(task) else None) for f in runs}
         name = "curves_" + task.replace("/", "_") + ".png"
-        plot_curves(f"{task} ({_pid(task)})", runs, paper, fig_dir / name)
+        effnet = load_stats(savedir, task, 1, efficientnet=True) if task in effnet_tasks else None
+        plot_curves(f"{task} ({_pid(task)})", runs, paper, fig_dir / name, effnet)
         out += [f"### `{task}` ({_pid(task)})", "", f"![validation top-1 of {task}]({rel}/{name})", ""]
     if missing:
         out += [f"No readable `stats.csv` for: {', '.join(missing)}.", ""]
@@ -154,8 +211,9 @@ def provenance_section(savedir: Path, train: pd.DataFrame, results: Path | None,
     rows, cmds = [], {}
     for r in train.itertuples():
         band = band_or_none(r.band_limit)
-        label = f"{r.fold}" + ("" if band is None else f" (band {band:g}%)")
-        cfg = load_run_config(savedir, r.task, r.fold, band)
+        label = ("EfficientNet-style" if is_efficientnet(r) else f"{r.fold}") + (
+            "" if band is None else f" (band {band:g}%)")
+        cfg = load_run_config(savedir, r.task, r.fold, band, is_efficientnet(r))
         if cfg is None:
             rows.append([f"`{r.task}`", label, DASH, str(r.device), "no config.json"])
             continue
@@ -191,7 +249,9 @@ def order_agreement_line(train: pd.DataFrame) -> str:
 def build_report(args: argparse.Namespace, train: pd.DataFrame, fig_dir: Path, rel: str,
                  argv: list[str]) -> str:
     savedir = Path(args.savedir)
-    ordinary = train[train["band_limit"].isna()]  # band-limited runs have their own section
+    plain = train[train["band_limit"].isna()]  # band-limited runs have their own section
+    ordinary = plain[plain["scaling"] != "efficientnet"]
+    effnet = plain[plain["scaling"] == "efficientnet"]
     infer = None
     results = Path(args.results) if args.results else None
     if results is not None and results.is_file():
@@ -209,8 +269,10 @@ def build_report(args: argparse.Namespace, train: pd.DataFrame, fig_dir: Path, r
             order_agreement_line(ordinary)]
     sections = [
         "\n".join(head),
-        accuracy_section(ordinary),
-        curves_section(savedir, ordinary, fig_dir, rel),
+        accuracy_section(ordinary)
+        + ("\n\n" + efficientnet_section(effnet, ordinary) if not effnet.empty else "")
+        + ("\n\n" + checkpoint_eval_section(Path(args.checkpoint_eval)) if args.checkpoint_eval else ""),
+        curves_section(savedir, ordinary, fig_dir, rel, frozenset(effnet["task"])),
         inference_section(infer, results, fig_dir, rel),
         ai_section(),
         band_section(train, Path(args.band_results) if args.band_results else None),
@@ -228,6 +290,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--band-results", default=None,
                    help="CSV of `util/bandlimit_bench.py` (band-limited CNNs vs originals and "
                         "folding: images/s, step time, memory; optional)")
+    p.add_argument("--checkpoint-eval", default=None, metavar="CSV",
+                   help="CSV of `util/evaluate_runs.py`: checkpoints trained elsewhere (the shipped runs) "
+                        "evaluated on this run's data, shown in the accuracy section (optional)")
     p.add_argument("--out", default=None, help="report path (default SAVEDIR/report.md); figures "
                    "go to a folder beside it named <stem>_files")
     p.add_argument("--command", action="append", default=[],
@@ -240,6 +305,9 @@ def main(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
     if out.suffix.lower() != ".md":
         raise ReportError(f"--out {out} must end in .md (the report is Markdown)")
     train = load_training(Path(args.savedir))  # before any writing: a one-line error if absent
+    if args.checkpoint_eval and not Path(args.checkpoint_eval).is_file():
+        raise ReportError(f"--checkpoint-eval {args.checkpoint_eval} does not exist; write it with "
+                          "`python3 util/evaluate_runs.py SAVEDIR --csv PATH`")
     fig_name = out.stem + "_files"
     with atomic_dir(out.parent / fig_name) as tmp:  # figures are swapped in whole, or not at all
         text = build_report(args, train, tmp, fig_name, sys.argv[1:] if argv is None else argv)
@@ -249,4 +317,6 @@ def main(args: argparse.Namespace, argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    run_command(main, get_args_parser, errors=(ReportError, TaskError))
+    from util.training.errors import TrainError  # a --checkpoint-eval CSV of the wrong kind
+
+    run_command(main, get_args_parser, errors=(ReportError, TaskError, TrainError))

@@ -66,6 +66,7 @@ def load_training(savedir: Path) -> pd.DataFrame:
     df["fold"] = df["fold"].astype(int)
     for col in ("band_limit", "kept_fraction"):  # band-limited runs; absent in older files
         df[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else float("nan")
+    df["scaling"] = df["scaling"].fillna("fold") if "scaling" in df.columns else "fold"
     df = df.assign(_key=df["task"].map(task_order)).sort_values(["_key", "fold"], kind="stable")
     return df.drop(columns="_key").reset_index(drop=True)
 
@@ -75,9 +76,15 @@ def band_or_none(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def load_stats(savedir: Path, task: str, fold: int, band_limit: float | None = None) -> pd.DataFrame | None:
+def is_efficientnet(row: Any) -> bool:
+    """Whether a results row (a namedtuple or Series) is an EfficientNet-style baseline run."""
+    return getattr(row, "scaling", "fold") == "efficientnet"
+
+
+def load_stats(savedir: Path, task: str, fold: int, band_limit: float | None = None,
+               efficientnet: bool = False) -> pd.DataFrame | None:
     """Per-epoch stats of one run, or None when absent or without the needed columns."""
-    path = run_dir(savedir, task, fold, band_limit=band_limit) / STATS
+    path = run_dir(savedir, task, fold, efficientnet, band_limit) / STATS
     if not path.is_file():
         return None
     try:
@@ -89,9 +96,9 @@ def load_stats(savedir: Path, task: str, fold: int, band_limit: float | None = N
     return df
 
 
-def load_run_config(savedir: Path, task: str, fold: int,
-                    band_limit: float | None = None) -> dict[str, Any] | None:
-    path = run_dir(savedir, task, fold, band_limit=band_limit) / CONFIG
+def load_run_config(savedir: Path, task: str, fold: int, band_limit: float | None = None,
+                    efficientnet: bool = False) -> dict[str, Any] | None:
+    path = run_dir(savedir, task, fold, efficientnet, band_limit) / CONFIG
     try:
         data = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):

@@ -23,10 +23,14 @@ def _color(i: int) -> str:
 
 
 def plot_curves(title: str, runs: dict[int, pd.DataFrame], paper: dict[int, float | None],
-                out: Path) -> None:
+                out: Path, efficientnet: pd.DataFrame | None = None) -> None:
     """Validation top-1 per epoch, one line per fold (f = 1 is the original, solid black),
-    with the paper's test top-1 of the same fold as a dotted line."""
+    with the paper's test top-1 of the same fold as a dotted line; the EfficientNet-style
+    baseline of the task, when given, dashed grey."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    if efficientnet is not None:
+        ax.plot(efficientnet["epoch"], efficientnet["val_top1"], color="gray", ls="--", lw=1.4,
+                label="EfficientNet-style baseline")
     for i, (fold, df) in enumerate(sorted(runs.items())):
         color = "black" if fold == 1 else _color(i)
         label = "original (f = 1)" if fold == 1 else f"folded f = {fold}"

@@ -1,0 +1,94 @@
+"""util/evaluate_runs.py: trained checkpoints evaluated on new data, and the report's section of them."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import REPO, assert_one_line_error, run_cli
+from fakes import write_image_folder
+
+from config.tasks import get_task
+from datasets import load_split, to_float
+from models import build_model
+from util.training.checkpoint import save_best
+from util.training.errors import TrainError
+from util.training.layout import BEST, run_dir, write_done
+from util.training.run_eval import MISSING, OK, evaluate_runs, read_eval_csv, write_eval_csv
+
+TASK = "lol/goldnumber-fraction"
+
+
+@pytest.fixture
+def shipped(tmp_path):
+    """A savedir with V1 f=1 (finished: done.json) and f=2 checkpoints, no f=4 run; tiny data."""
+    data = tmp_path / "data"
+    write_image_folder(data / TASK, TASK, per_class=(1, 1, 2))
+    save = tmp_path / "runs"
+    task = get_task(TASK)
+    for fold in (1, 2):
+        torch.manual_seed(fold)
+        model = build_model(task, fold)
+        run = run_dir(save, TASK, fold)
+        run.mkdir(parents=True)
+        save_best(run / BEST, model, 7, 50.0, {"task": TASK, "fold": fold, "channel_align": 1,
+                                                "scaling": "fold", "band_limit": None})
+    write_done(run_dir(save, TASK, 1), {"test_top1": 91.5, "epochs": 1500})
+    return save, data
+
+
+def test_rows_hold_the_accuracy_on_this_data_and_say_which_runs_are_missing(shipped):
+    save, data = shipped
+    rows = evaluate_runs(save, [TASK], [1, 2, 4], data)
+    assert [(r["fold"], r["status"]) for r in rows] == [(1, OK), (2, OK), (4, MISSING)]
+    # f=1 by hand: every test image alone through the same weights
+    task = get_task(TASK)
+    test = load_split(task, "test", data / TASK, progress=False)
+    torch.manual_seed(1)
+    model = build_model(task, 1).eval()
+    with torch.no_grad():
+        hand = 100 * float((model(to_float(test.images, task)).argmax(1) == test.labels).float().mean())
+    assert rows[0]["test_top1"] == pytest.approx(hand, abs=0.01)
+    assert rows[0]["images"] == len(test) == 2 * task.num_classes
+    assert rows[0]["trained_test_top1"] == 91.5 and rows[0]["trained_epochs"] == 1500
+    assert rows[0]["checkpoint_epoch"] == 7 and rows[1]["trained_test_top1"] is None
+    assert rows[2]["test_top1"] is None
+
+
+def test_csv_round_trip_and_a_foreign_csv_is_refused(shipped, tmp_path):
+    rows = evaluate_runs(shipped[0], [TASK], [1, 4], shipped[1])
+    path = tmp_path / "eval.csv"
+    write_eval_csv(path, rows)
+    back = read_eval_csv(path)
+    assert [(r["fold"], r["status"], r["test_top1"]) for r in back] == [(r["fold"], r["status"], r["test_top1"])
+                                                                         for r in rows]
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(TrainError, match="not a util/evaluate_runs.py CSV"):
+        read_eval_csv(tmp_path / "other.csv")
+
+
+def test_a_checkpoint_of_another_network_is_a_one_line_error(shipped):
+    save, data = shipped
+    src = run_dir(save, TASK, 1) / BEST
+    (run_dir(save, TASK, 2) / BEST).write_bytes(src.read_bytes())  # an f=1 model in the f=2 folder
+    bad = run_cli("util/evaluate_runs.py", str(save), "--folds", "2", "--data-root", str(data))
+    assert_one_line_error(bad, "holds lol/goldnumber-fraction f=1, not lol/goldnumber-fraction f=2")
+
+
+def test_cli_and_report_section(shipped, tmp_path):
+    save, data = shipped
+    csv_path = tmp_path / "eval.csv"
+    p = run_cli("util/evaluate_runs.py", str(save), "--folds", "1", "2", "4", "--data-root", str(data),
+                "--csv", str(csv_path))
+    assert p.returncode == 0, p.stderr
+    assert "f=4: no best.pth in this checkout" in p.stdout and "(its own test split: 91.50%)" in p.stdout
+    out = tmp_path / "rep" / "report.md"
+    r = run_cli("util/report.py", str(REPO / "model_files" / "paper-h200"), "--checkpoint-eval", str(csv_path),
+                "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    section = text[text.index("### Trained checkpoints on this run's data"):text.index("## 2.")]
+    assert "| `lol/goldnumber-fraction` | V1 | 1 |" in section and "| 91.50 | 1500 / 1500 | 97.64 |" in section
+    assert "No `best.pth` in this checkout for `lol/goldnumber-fraction` f = 4." in section
+    missing = run_cli("util/report.py", str(REPO / "model_files" / "paper-h200"), "--checkpoint-eval",
+                      str(tmp_path / "nope.csv"), "--out", str(out))
+    assert_one_line_error(missing, "does not exist", "util/evaluate_runs.py")

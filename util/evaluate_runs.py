@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Evaluate trained runs' best checkpoints on a data split, e.g. the shipped runs on new data.
+
+``SAVEDIR`` is a ``train.py`` output folder: ``SAVEDIR/<task>/fold<f>/best.pth`` is loaded
+(``weights_only=True``) into the registry's network and evaluated on ``--split`` of the data
+under ``--data-root`` (the same fixed, seeded groups of f images as training's evaluation).
+Each row sets the accuracy measured here beside the one the run measured on its own test split
+(``done.json``). A run folder without ``best.pth`` gives a row with status ``no checkpoint``,
+not an error, so a checkout without shipped weights still gets a report.
+
+Examples::
+
+    # the shipped V1 runs on the test split the default pipeline generated
+    python3 util/evaluate_runs.py model_files/paper-h200 --tasks lol/goldnumber-fraction --folds 1 2 4 \\
+        --data-root runs/default/data --csv runs/default/shipped_eval.csv
+    python3 util/report.py runs/default --checkpoint-eval runs/default/shipped_eval.csv
+
+CSV columns (``util/training/run_eval.py``): task, paper_id, fold, split, images, status,
+test_top1, test_top5 (here), trained_test_top1, trained_epochs (the run's own), checkpoint_epoch, run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from config.tasks import TaskError, check_fold, get_task  # noqa: E402
+from datasets.errors import DatasetError  # noqa: E402
+from util.cli import run_command  # noqa: E402
+from util.training.errors import TrainError  # noqa: E402
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("savedir", help="train.py output folder holding <task>/fold<f>/best.pth")
+    p.add_argument("--tasks", nargs="+", default=["lol/goldnumber-fraction"], help="tasks (default: V1)")
+    p.add_argument("--folds", nargs="+", type=int, default=[1, 2, 4], help="fold factors (default 1 2 4)")
+    p.add_argument("--data-root", default=None, help="data folder as in train.py (default: the repository's data/)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (default test)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--csv", default=None, help="write the rows here (atomic); they are printed either way")
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
+    import torch
+
+    from util.training.run_eval import evaluate_runs, format_eval_csv, write_eval_csv
+
+    tasks = [get_task(t).name for t in args.tasks]
+    folds = [check_fold(f) for f in args.folds]
+    if not Path(args.savedir).is_dir():
+        raise TrainError(f"{args.savedir} is not a folder; give a train.py output folder such as model_files/paper-h200")
+    rows = evaluate_runs(Path(args.savedir), tasks, folds, Path(args.data_root) if args.data_root else None,
+                         args.split, torch.device(args.device))
+    for r in rows:
+        here = "no best.pth in this checkout" if r["test_top1"] is None else f"{r['test_top1']:.2f}% on {r['images']} images"
+        own = "" if r["trained_test_top1"] is None else f" (its own test split: {r['trained_test_top1']:.2f}%)"
+        print(f"{r['task']} ({r['paper_id']}) f={r['fold']}: {here}{own}")
+    if args.csv:
+        write_eval_csv(Path(args.csv), rows)
+        print(f"wrote {args.csv}")
+    else:
+        print(format_eval_csv(rows), end="")
+
+
+if __name__ == "__main__":
+    run_command(main, get_args_parser, errors=(TrainError, TaskError, DatasetError))

@@ -1,0 +1,110 @@
+"""Trained runs' best checkpoints evaluated on a data split, and the CSV that holds the result.
+
+Why: the default pipeline trains a few epochs only. The runs shipped in ``model_files/paper-h200/``
+were trained to the paper's recipe; evaluating their ``best.pth`` on the test split the
+pipeline has just generated shows real accuracies on data the runs never saw, next to the
+accuracy each run measured on its own test split and the paper's.
+
+A row per asked-for (task, fold): ``status`` is ``ok``, or ``no checkpoint`` when the run
+folder holds no ``best.pth`` (a checkout without the shipped weights), which is reported, not
+raised. ``EVAL_FIELDS`` is the CSV's schema; the report reads it back with ``read_eval_csv``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from config.tasks import get_task
+from datasets import ImageSet, load_split
+from models import FoldableNet, build_model
+from util.records.atomic import atomic_write_text
+
+from .checkpoint import load_checkpoint, model_weights
+from .errors import TrainError
+from .evaluate import Evaluator
+from .layout import BEST, read_done, run_dir
+
+EVAL_FIELDS = ["task", "paper_id", "fold", "split", "images", "status", "test_top1", "test_top5",
+               "trained_test_top1", "trained_epochs", "checkpoint_epoch", "run"]
+OK, MISSING = "ok", "no checkpoint"
+
+
+def load_trained_model(path: Path) -> tuple[FoldableNet, dict[str, Any]]:
+    """The registry network of a FoldedCNN checkpoint (``best.pth`` or ``current.pth``), its
+    weights loaded (``weights_only=True``), and the checkpoint (task, fold, channel_align, epoch)."""
+    if not Path(path).is_file():
+        raise TrainError(f"checkpoint {path} does not exist; give a best.pth written by fold_trainer.py")
+    ckpt = load_checkpoint(path)
+    weights, channel_align = model_weights(ckpt)
+    if not {"task", "fold"} <= set(ckpt):
+        raise TrainError(f"{path} is not a fold_trainer.py checkpoint (it needs model, task and fold entries)")
+    scaling = ckpt.get("scaling", "fold")
+    if scaling != "fold" or ckpt.get("band_limit") is not None:
+        raise TrainError(f"{path}: only ordinary FoldedCNN checkpoints are read here "
+                         f"(this one is scaling={scaling}, band_limit={ckpt.get('band_limit')})")
+    model = build_model(get_task(ckpt["task"]), int(ckpt["fold"]), channel_align=channel_align)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise TrainError(f"{path} does not fit the registry's {ckpt['task']} f={ckpt['fold']} network "
+                         f"({str(exc).splitlines()[0]}); retrain it") from None
+    return model.eval(), ckpt
+
+
+def evaluate_run(savedir: Path, task: str, fold: int, data: ImageSet, split: str,
+                 device: torch.device) -> dict[str, Any]:
+    """One ``EVAL_FIELDS`` row: run ``SAVEDIR/<task>/fold<f>``'s best checkpoint on ``data``."""
+    t = get_task(task)
+    run = run_dir(savedir, t.name, fold)
+    done = read_done(run) or {}
+    row = {"task": t.name, "paper_id": t.paper_id, "fold": fold, "split": split, "images": len(data),
+           "status": MISSING, "test_top1": None, "test_top5": None, "trained_test_top1": done.get("test_top1"),
+           "trained_epochs": done.get("epochs"), "checkpoint_epoch": None, "run": str(run)}
+    if not (run / BEST).is_file():
+        return row
+    model, ckpt = load_trained_model(run / BEST)
+    if int(ckpt["fold"]) != fold or ckpt["task"] != t.name:
+        raise TrainError(f"{run / BEST} holds {ckpt['task']} f={ckpt['fold']}, not {t.name} f={fold}")
+    metrics = Evaluator(model.to(device), t, fold, device).evaluate(data)
+    row.update(status=OK, test_top1=round(metrics["top1"], 2), test_top5=round(metrics["top5"], 2),
+               checkpoint_epoch=ckpt.get("epoch"))
+    return row
+
+
+def evaluate_runs(savedir: Path, tasks: list[str], folds: list[int], data_root: Path | None, split: str = "test",
+                  device: torch.device = torch.device("cpu")) -> list[dict[str, Any]]:
+    """``evaluate_run`` for every task x fold, each split loaded once per task."""
+    rows = []
+    for task in tasks:
+        data = load_split(get_task(task), split, get_task(task).data_dir(data_root), progress=False)
+        rows += [evaluate_run(Path(savedir), task, f, data, split, device) for f in folds]
+    return rows
+
+
+def format_eval_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=EVAL_FIELDS, lineterminator="\n")
+    w.writeheader()
+    w.writerows({k: ("" if r.get(k) is None else r[k]) for k in EVAL_FIELDS} for r in rows)
+    return buf.getvalue()
+
+
+def write_eval_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write_text(Path(path), format_eval_csv(rows))
+
+
+def read_eval_csv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a CSV written by ``write_eval_csv``: numbers as floats / ints, empty cells None."""
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames != EVAL_FIELDS:
+            raise TrainError(f"{path} is not a util/evaluate_runs.py CSV (columns {reader.fieldnames})")
+        rows = list(reader)
+    ints, floats = {"fold", "images", "trained_epochs", "checkpoint_epoch"}, {"test_top1", "test_top5",
+                                                                                "trained_test_top1"}
+    return [{k: (None if v == "" else int(float(v)) if k in ints else float(v) if k in floats else v)
+             for k, v in r.items()} for r in rows]
