@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Game rows of the accuracy table: V1-V6 at f = 1..4 and the EfficientNet-style V1-V4, at batch
+# BATCH (256) with AMP (bf16) numerics, all at once under MPS on one GPU; and V1 at f = 1, 4 with
+# the recipe's batch 32 in fp32 (the check that the larger batch trains as well), in its own savedir.
+# Every run resumes after its last completed epoch, so the table can be trained in pieces:
+#   BUDGET=S    train for S seconds, then stop every run (each keeps its last epoch)
+#   RESUME_FROM=DIR  unpack DIR/game_runs.tgz.* (a previous piece's output) when runs/ has none
+# After training, runs/paper-h200 and runs/paper-h200-batch32 are packed as $OUT/game_runs.tgz.*
+# (15 MB parts). Run from the repository root on a CUDA machine:
+#   BUDGET=540 OUT=/tmp/out bash model_files/paper-h200/game_table.sh
+# PROBE=1 first measures the aggregate training throughput of V1 at f = 1, 4 with 1 and 8 runs
+# under MPS at this batch and numerics (util/train_throughput.py, CSV in $OUT).
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+t0=$(date +%s); BUDGET=${BUDGET:-560}; left() { echo $(( t0 + BUDGET - $(date +%s) )); }
+OUT=${OUT:-/tmp}; D=/tmp/gd; S=runs/paper-h200; B=runs/paper-h200-batch32; W=/tmp/gwork; mkdir -p $W $OUT
+BATCH=${BATCH:-256}; AMP=${AMP:-bf16}; JOBS=${JOBS:-12}
+# the longest runs first (V1, V5, V6), so the last ones to finish are short
+TASKS="lol/goldnumber-fraction lol/goldnumber-int lol/timer-minutes sot/timer3 apex/squad_count_v2 sot/coin_count-digits_3_4-v2"
+EFF="lol/goldnumber-fraction sot/timer3 apex/squad_count_v2 sot/coin_count-digits_3_4-v2"
+nvidia-smi --query-gpu=name,driver_version,memory.used --format=csv,noheader
+python3 -c 'import torch; print("torch", torch.__version__, torch.version.cuda)'
+if [ ! -d $S ] && [ -n "${RESUME_FROM:-}" ] && ls $RESUME_FROM/game_runs.tgz.* >/dev/null 2>&1; then
+  cat $RESUME_FROM/game_runs.tgz.* | tar xzf - && echo "runs resumed from $RESUME_FROM"; fi
+ls -d $S >/dev/null 2>&1 && echo "runs present: $(find runs -name stats.csv | wc -l) with stats"
+python3 util/make_game_data.py $D --tasks $TASKS --workers $(nproc) > $W/data.log 2>&1
+echo "data ready at $(( $(date +%s) - t0 )) s"; tail -3 $W/data.log
+if [ "${PROBE:-0}" = 1 ]; then
+  for f in 1 4; do
+    timeout 150 python3 util/train_throughput.py --data-root $D --folds $f --runs 1 8 --mps on --epochs 30 \
+      --batch-size $BATCH --amp $AMP --csv $OUT/train_throughput_b$BATCH.csv --append 2>&1 | grep -E "^\[N=|Error|error"
+  done
+  echo "probe done at $(( $(date +%s) - t0 )) s"
+fi
+nvidia-cuda-mps-control -d 2>/dev/null && echo "MPS started" || echo "MPS: $(echo get_server_list | nvidia-cuda-mps-control 2>&1 | head -1)"
+C="--data-root $D --devices cuda:0 --no-progress"
+timeout $(left) python3 train.py $S --tasks $TASKS --folds 1 2 3 4 --eval-orders 10 --jobs $JOBS --batch-size $BATCH --amp $AMP $C > $W/train.log 2>&1 &
+timeout $(left) python3 train.py $S --tasks $EFF --efficientnet --jobs 4 --batch-size $BATCH --amp $AMP $C > $W/eff.log 2>&1 &
+timeout $(left) python3 train.py $B --tasks lol/goldnumber-fraction --folds 1 4 --eval-orders 10 --jobs 2 $C > $W/b32.log 2>&1 &
+wait
+echo "trained until $(( $(date +%s) - t0 )) s"
+for s in $(find runs -name stats.csv | sort); do
+  printf "%-70s %5s epochs  %s\n" $(dirname $s) $(( $(wc -l < $s) - 1 )) "$([ -f $(dirname $s)/done.json ] && echo done)"; done
+for log in $W/train.log $W/eff.log $W/b32.log; do tail -n 2 $log; done
+tar czf - $S $B | split -b 15M - $OUT/game_runs.tgz.
+ls -la $OUT; echo "total $(( $(date +%s) - t0 )) s"
