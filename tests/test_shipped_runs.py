@@ -11,6 +11,10 @@ from config.tasks import get_task
 from util.training.layout import CONFIG, DONE, RESULT_FIELDS, STATS, run_dir
 
 SHIPPED = Path(__file__).resolve().parent.parent / "model_files" / "paper-h200"
+# How the shipped table was trained besides the recipe (README, "Differences from the released
+# code"): the game CNNs at batch 256 in bf16; everything else at the recipe's batch in fp32.
+GAME_TABLE_SETTINGS = {"batch_size": 256, "amp": "bf16"}
+FOLDER_LIMIT_BYTES = 30 * 2 ** 20
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -42,7 +46,35 @@ def test_every_shipped_run_finished_its_recipe(row):
     epochs = [int(r["epoch"]) for r in _rows(run / STATS)]
     recipe = task.recipe(fold)
     assert config["recipe"]["epochs"] == recipe.epochs == int(row["epochs"]) == done["epochs"]
-    assert config["recipe"]["batch_size"] == recipe.batch_size and config["run"]["amp"] == "none"
+    settings = {"batch_size": config["recipe"]["batch_size"], "amp": config["run"]["amp"]}
+    assert settings in ({"batch_size": recipe.batch_size, "amp": "none"},
+                        *([GAME_TABLE_SETTINGS] if task.family == "game" else []))
     assert epochs == list(range(recipe.epochs))  # every epoch once, in order: nothing resumed twice
     assert abs(float(row["test_top1"]) - done["test_top1"]) < 1e-3
     assert 0 <= int(row["best_epoch"]) < recipe.epochs
+
+
+def test_shipped_checkpoints_load_into_the_registry_networks():
+    """Every game run ships its best.pth (NoScope ones may not: README, their size), and every
+    shipped best.pth loads with weights_only=True into the network build_model makes for its
+    task and fold, holding the epoch that done.json names."""
+    from util.training.layout import BEST
+    from util.training.run_eval import load_trained_model
+
+    for row in RESULTS:
+        task, fold = get_task(row["task"]), int(row["fold"])
+        run = run_dir(SHIPPED, task.name, fold, row["scaling"] == "efficientnet", _band(row))
+        assert (run / BEST).exists() or task.family != "game", f"{run} ships no best.pth"
+        if (run / BEST).exists():
+            model, ckpt = load_trained_model(run / BEST)
+            assert (ckpt["task"], int(ckpt["fold"])) == (task.name, fold)
+            assert int(ckpt["epoch"]) == int(row["best_epoch"]) + 1
+
+
+def test_folded_game_runs_measured_order_agreement():
+    folded = [r for r in RESULTS if get_task(r["task"]).family == "game" and int(r["fold"]) > 1]
+    assert all(r["order_agreement"] not in ("", None) and 0 <= float(r["order_agreement"]) <= 100 for r in folded)
+
+
+def test_the_folder_stays_under_its_size_limit():
+    assert sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file()) < FOLDER_LIMIT_BYTES

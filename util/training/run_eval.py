@@ -34,19 +34,18 @@ OK, MISSING = "ok", "no checkpoint"
 
 
 def load_trained_model(path: Path) -> tuple[FoldableNet, dict[str, Any]]:
-    """The registry network of a FoldedCNN checkpoint (``best.pth`` or ``current.pth``), its
-    weights loaded (``weights_only=True``), and the checkpoint (task, fold, channel_align, epoch)."""
+    """The registry network of a checkpoint fold_trainer.py wrote (``best.pth`` or
+    ``current.pth``: FoldedCNN, EfficientNet-style or band-limited, as its ``scaling`` and
+    ``band_limit`` say), its weights loaded (``weights_only=True``), and the checkpoint itself."""
     if not Path(path).is_file():
         raise TrainError(f"checkpoint {path} does not exist; give a best.pth written by fold_trainer.py")
     ckpt = load_checkpoint(path)
     weights, channel_align = model_weights(ckpt)
     if not {"task", "fold"} <= set(ckpt):
         raise TrainError(f"{path} is not a fold_trainer.py checkpoint (it needs model, task and fold entries)")
-    scaling = ckpt.get("scaling", "fold")
-    if scaling != "fold" or ckpt.get("band_limit") is not None:
-        raise TrainError(f"{path}: only ordinary FoldedCNN checkpoints are read here "
-                         f"(this one is scaling={scaling}, band_limit={ckpt.get('band_limit')})")
-    model = build_model(get_task(ckpt["task"]), int(ckpt["fold"]), channel_align=channel_align)
+    band = {} if ckpt.get("band_limit") is None else {"band_limit": float(ckpt["band_limit"])}
+    model = build_model(get_task(ckpt["task"]), int(ckpt["fold"]), scaling=ckpt.get("scaling", "fold"),
+                        channel_align=channel_align, **band)
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
@@ -66,7 +65,7 @@ def evaluate_run(savedir: Path, task: str, fold: int, data: ImageSet, split: str
            "trained_epochs": done.get("epochs"), "checkpoint_epoch": None, "run": str(run)}
     if not (run / BEST).is_file():
         return row
-    model, ckpt = load_trained_model(run / BEST)
+    model, ckpt = load_trained_model(run / BEST)  # a fold<f> folder: an ordinary FoldedCNN
     if int(ckpt["fold"]) != fold or ckpt["task"] != t.name:
         raise TrainError(f"{run / BEST} holds {ckpt['task']} f={ckpt['fold']}, not {t.name} f={fold}")
     metrics = Evaluator(model.to(device), t, fold, device).evaluate(data)
