@@ -224,7 +224,8 @@ class FusedConfig:
     # convs: unroll the 9 taps x channel chunks (ptxas spilled at block_m 64 on sm_90, as the
     # triton backend's unrolled kernel does) or one loop over them that Triton pipelines
     unroll_taps: bool = False
-    num_warps: int = 4
+    # ptxas (sm_90a) on sot/timer3 f = 4's whole kernel: 4 warps spilled 612 bytes, 8 warps 60
+    num_warps: int = 8
     num_stages: int = 2
 
     def __post_init__(self) -> None:
