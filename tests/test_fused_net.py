@@ -335,9 +335,12 @@ def test_infer_accepts_backend_fused():
     assert_one_line_error(proc, "--backend fused needs --device cuda")
 
 
-def test_inputs_of_the_wrong_shape_are_refused():
+def test_bad_inputs_and_oversized_tiles_are_refused():
     fused = FusedNet(build_model("sot/timer3", 2).eval())
     with pytest.raises(FuseError, match=r"images must be \(N, 3, 22, 30\)"):
         fused.images(torch.zeros(4, 6, 22, 30, dtype=torch.uint8))
     with pytest.raises(FuseError, match=r"inputs must be \(B, 6, 22, 30\)"):
         fused.folded(torch.zeros(4, 3, 22, 30))
+    huge = FusedNet(build_model("noscope-taipei", 1).eval(), config=FusedConfig(tile=1 << 20))
+    with pytest.raises(FuseError, match="use a smaller tile"):
+        huge.images(torch.zeros(1, 3, 50, 50, dtype=torch.uint8))

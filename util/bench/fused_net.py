@@ -831,6 +831,9 @@ class FusedNet:
         span = 1 + sum((n - 1) * abs(s) for n, s in zip(x.shape, x.stride()))
         if span >= INT32_LIMIT or out.numel() >= INT32_LIMIT:
             raise FuseError("fused: batch too large for 32-bit indexing; use a smaller batch")
+        if self.buffer_elements >= INT32_LIMIT:  # offsets within a program's buffer are int32
+            raise FuseError(f"fused: tile {self.config.tile} needs scratch buffers too large "
+                            "for 32-bit indexing; use a smaller tile")
         groups = -(-inputs // self.config.tile)
         programs = self._programs(groups, x.device)
         need = programs * 2 * self.buffer_elements
