@@ -260,7 +260,8 @@ class _Step:
     dst: str             # "buf_a", "buf_b" or "out"
     w_offset: int        # in the packed weights (the first conv: its own buffer)
     b_offset: int        # in the packed biases
-    k: int               # GEMM K actually used (conv: channels; dense: features in the scratch)
+    k: int               # first conv: 9 taps x input channels; other convs: padded input
+    #                      channels per tap; dense: features per row in the scratch
     kp: int              # rows of the packed weight (K padded to the blocks)
     np: int              # padded output channels / features (the stored row width)
     rows: int            # M rows per group (conv with pool: 4 per pooled pixel)
