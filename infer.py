@@ -46,6 +46,10 @@ Backends (``--backend``):
              kernel (util/bench/triton_conv.py), the rest compiled by inductor, all replayed in our
              CUDA graph, checked against eager once before timing; the fastest on an H100
              for every game and NoScope model, original and folded (CUDA only)
+  fused      the whole network (convs, pools, classifier) in one persistent Triton kernel
+             (util/bench/fused_net.py) replayed in our CUDA graph, checked against eager once
+             before timing; game and NoScope CNNs only; with --end-to-end it also reads the
+             uint8 frames itself (normalise + fold on load) (CUDA only; not probed by auto)
   tensorrt   Torch-TensorRT (dynamo), when torch_tensorrt is installed
   auto       (default) on CUDA: prepare tensorrt (if installed), triton, compile, cudagraph and
              eager, probe each (the full warm-up, then the best of two 500-iteration loops),

@@ -15,6 +15,10 @@
   padding and the linear head are still compiled by inductor, all in our CUDA graph.
   Inductor runs in its default mode here: max-autotune took 20-40 s more per model and, on
   the H100, fused coral's f = 4 pool into a slow mm template (199 us vs 162 us a batch).
+* ``fused``: the whole network (every conv, pool and the classifier) in one persistent Triton
+  kernel (``util.bench.fused_net``), launched in our CUDA graph; game-scraping and NoScope
+  CNNs only. Given uint8 frames (the runner's end-to-end ``VideoPipeline``) the kernel also
+  normalises and folds them on load.
 * ``tensorrt``: Torch-TensorRT (``torch_tensorrt.compile(ir="dynamo")``) when importable.
 
 ``prepare(backend, module, example)`` returns a ``Prepared`` whose ``fn(x)`` runs the module.
@@ -32,10 +36,10 @@ from torch import nn
 
 from util.bench.triton_conv import fuse_convs, triton_available
 
-BACKENDS = ("eager", "cudagraph", "compile", "triton", "tensorrt", "auto")
+BACKENDS = ("eager", "cudagraph", "compile", "triton", "fused", "tensorrt", "auto")
 # auto on CUDA probes these (when available) and keeps the fastest; on CPU it is eager.
 AUTO_CANDIDATES_CUDA = ("tensorrt", "triton", "compile", "cudagraph", "eager")
-CUDA_ONLY = ("cudagraph", "triton", "tensorrt")
+CUDA_ONLY = ("cudagraph", "triton", "fused", "tensorrt")
 COMPILE_MODE = "max-autotune"  # on CPU; on CUDA the same without inductor's CUDA graphs:
 COMPILE_MODE_CUDA = "max-autotune-no-cudagraphs"  # ... the graph is ours (module docstring)
 TRITON_REST_MODE = "default"  # triton backend: inductor's default mode for what is left
@@ -66,8 +70,8 @@ def check_backend(backend: str, device: torch.device) -> None:
         raise BenchError("--backend tensorrt needs torch_tensorrt, which is not installed "
                          f"(pip install torch-tensorrt built for torch {torch.__version__}); "
                          "or use --backend compile/cudagraph")
-    if backend == "triton" and not triton_available():
-        raise BenchError("--backend triton needs the triton package (pip install triton); "
+    if backend in ("triton", "fused") and not triton_available():
+        raise BenchError(f"--backend {backend} needs the triton package (pip install triton); "
                          "or use --backend compile/cudagraph")
 
 
@@ -88,7 +92,8 @@ def _eager(module: nn.Module, example: torch.Tensor) -> Prepared:
     return Prepared("eager", module, 0.0)
 
 
-def _cudagraph(module: nn.Module, example: torch.Tensor, warmup: int = 3) -> Prepared:
+def _cudagraph(module: Callable[[torch.Tensor], torch.Tensor], example: torch.Tensor,
+               warmup: int = 3) -> Prepared:
     t0 = time.perf_counter()
     side = torch.cuda.Stream(example.device)
     side.wait_stream(torch.cuda.current_stream(example.device))
@@ -134,6 +139,33 @@ def _triton(module: nn.Module, example: torch.Tensor) -> Prepared:
     return Prepared("triton", compiled.fn, compiled.setup_seconds)
 
 
+def _fused(module: nn.Module, example: torch.Tensor) -> Prepared:
+    """The module's forward as one kernel (``util.bench.fused_net``), in our CUDA graph on CUDA.
+
+    ``example`` is the model's float input (``FusedNet.folded``; operands, activations and
+    weights in its dtype, fp32 accumulation), or, for the runner's
+    end-to-end ``VideoPipeline`` (uint8 NHWC frames), the frames: the kernel then reads them
+    as NCHW views and normalises with the pipeline's ``scale``/``shift``; the argmax stays a
+    PyTorch op. On CPU (tests, under ``TRITON_INTERPRET=1``) nothing is captured.
+    """
+    from util.bench.fused_net import FusedNet  # it raises BenchError: imported here, no cycle
+
+    t0 = time.perf_counter()
+    if example.dtype == torch.uint8:
+        fused = FusedNet(module.model, scale=module.scale.flatten().tolist(),
+                         shift=module.shift.flatten().tolist(), dtype=module.dtype)
+
+        def fn(frames: torch.Tensor) -> torch.Tensor:
+            return fused.images(frames.permute(0, 3, 1, 2)).argmax(1)
+    else:  # operands in the benchmark's precision: fp16, bf16, or fp32 (TF32 dots)
+        fn = FusedNet(module, dtype=example.dtype).folded
+    fn(example)  # writes, imports and compiles the kernel: never timed
+    if example.device.type == "cuda":
+        fn = _cudagraph(fn, example).fn
+    check_same_output(module, fn, example, "fused")
+    return Prepared("fused", fn, time.perf_counter() - t0)
+
+
 # max |fast - eager| / max |eager| a backend may show at setup, per dtype (fp16 and bf16
 # accumulate in fp32 but round each layer's output; fp32 eager convs may use TF32)
 OUTPUT_TOLERANCE = {torch.float16: 1e-2, torch.bfloat16: 5e-2, torch.float32: 5e-3}
@@ -172,7 +204,7 @@ def _tensorrt(module: nn.Module, example: torch.Tensor) -> Prepared:
 
 _BUILDERS: dict[str, Callable[[nn.Module, torch.Tensor], Prepared]] = {
     "eager": _eager, "cudagraph": _cudagraph, "compile": _compile, "triton": _triton,
-    "tensorrt": _tensorrt}
+    "fused": _fused, "tensorrt": _tensorrt}
 
 
 def prepare(backend: str, module: nn.Module, example: torch.Tensor) -> Prepared:

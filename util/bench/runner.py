@@ -148,7 +148,10 @@ def check_config(cfg: BenchConfig) -> tuple[Target, torch.device]:
 
 
 class VideoPipeline(nn.Module):
-    """uint8 frames (N, H, W, C) on the device -> predicted class of each frame."""
+    """uint8 frames (N, H, W, C) on the device -> predicted class of each frame.
+
+    The ``fused`` backend runs this in its own kernel from ``model``, ``scale`` and ``shift``
+    (``util.bench.backends._fused``): keep those attributes' meaning."""
 
     def __init__(self, model: nn.Module, fold: int, dtype: torch.dtype, channels: int,
                  mean: list[float] | None, std: list[float] | None,
