@@ -49,12 +49,12 @@ except ImportError:  # progress bars are optional on a bare GPU box
 from config.tasks import BenchEntry, BenchVariant, get_bench_entry
 from models import CompoundScaling, fold_images, kept_fraction, model_input_shape, unfold_logits
 from models.bandlimit import BandLimitError, band_layers, check_band_settings
-from models.costs import layer_costs
+from models.costs import LayerCost, layer_costs
 from util.bench.backends import BenchError, Prepared, auto_candidates, check_backend, prepare
 from util.bench.config import DEVICES, PRECISIONS, BenchConfig, bytes_per_element
 from util.bench.flops import flops_from_tput, load_model_map, thop_flops
 from util.bench.roofline import layer_roofline
-from util.bench.variants import DEFAULT_MULTIPLIERS, build_variant, compound_of
+from util.bench.variants import DEFAULT_MULTIPLIERS, build_variant, compound_of, variant_costs
 from util.records.provenance import device_name, git_hash, library_versions
 from util.bench.peak import peak_bandwidth, peak_flops, time_loop
 
@@ -249,6 +249,12 @@ def roofline_images_per_sec(target: Target, cfg: BenchConfig, peak: float | None
         return None
     return layer_roofline(target.entry, target.variant, cfg.batch_images, peak, bandwidth,
                           bytes_per_element(cfg.precision), **_build_args(target, cfg)).images_per_sec
+
+
+def bench_layer_costs(target: Target, cfg: BenchConfig) -> list[LayerCost]:
+    """Layer costs (``models/costs.py``) of the model ``cfg`` benchmarks, for its batch: the
+    numbers its roofline adds up (``util.bench.roofline``), one owner for both."""
+    return variant_costs(target.entry, target.variant, cfg.batch_images, **_build_args(target, cfg))
 
 
 def _build_args(target: Target, cfg: BenchConfig, band: bool = True) -> dict[str, Any]:
