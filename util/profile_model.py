@@ -18,11 +18,27 @@ Backends: ``eager``; ``compile`` is profiled as ``torch.compile(mode="max-autotu
 the profiler sees each one; the graph removes launch gaps only). The benchmark's ``cudagraph``
 backend replays exactly the eager kernels, so profile it as ``eager``.
 
+``--layers`` prints instead the per-layer scoreboard (``util/bench/scoreboard.py``): every
+conv (with its ReLU), pool and linear layer of each fold side by side, each timed in isolation
+on its real input (a CUDA-graph replay on the GPU, so no launch cost), with its FLOPs and bytes
+(``models/costs.py``), achieved TFLOP/s and GB/s, their share of the measured peak and
+bandwidth (``util/bench/peak.py``; or ``--peak-tflops`` / ``--bandwidth-tbs``), its roofline
+time max(FLOPs / peak, bytes / bandwidth) and gap (measured / roofline); then the sum of the
+layers beside the whole network's time, the layer that loses the most microseconds, and the
+speedup if both networks ran every layer at the roofline (``ai.py --roofline``'s
+``bound_speedup``). ``--backend triton`` times the layers of the fused-conv network
+(``util/bench/triton_conv.py``; on CPU its op runs ``F.conv2d``). ``--csv`` then writes one
+row per (fold, layer), columns ``util.bench.scoreboard.COLUMNS``.
+
 Examples::
 
     python3 util/profile_model.py game_apex/squad_count_v2 --folds 1 4 --backend compile
     python3 util/profile_model.py noscope_coral --folds 1 2 4 --channel-align 8 --pad-input --csv prof.csv
     python3 util/profile_model.py noscope_coral --folds 1 2 --device cpu --precision fp32 --batch-images 16 --iters 2
+    python3 util/profile_model.py game_apex/squad_count_v2 --folds 1 4 --layers --csv layers.csv
+    python3 util/profile_model.py noscope_coral --folds 1 4 --layers --backend triton --channel-align 8 --pad-input
+    python3 util/profile_model.py noscope_coral --folds 1 2 --layers --device cpu --precision fp32 \
+        --batch-images 8 --iters 3 --peak-tflops 1 --bandwidth-tbs 0.05
 """
 from __future__ import annotations
 
@@ -47,6 +63,8 @@ from models import FoldError  # noqa: E402
 from util.bench.backends import BenchError, sync  # noqa: E402
 from util.bench.config import BenchConfig, add_config_arguments, config_from_args  # noqa: E402
 from util.bench.runner import build_bench_model, check_config, time_loop  # noqa: E402
+from util.bench.scoreboard import (LAYER_BACKENDS, format_scoreboard, scoreboard_csv,  # noqa: E402
+                                   scoreboard_fold)
 from util.cli import run_command  # noqa: E402
 from util.records.atomic import atomic_write_text  # noqa: E402
 
@@ -145,18 +163,65 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="benchmark model, e.g. game_lol/goldnumber-fraction or noscope_coral")
     p.add_argument("--folds", nargs="+", type=int, default=[1, 4], help="folds to compare (default 1 4)")
-    p.add_argument("--backend", choices=BACKENDS, default="eager",
-                   help="eager (also what cudagraph replays) or compile (max-autotune kernels, no graph)")
+    p.add_argument("--backend", choices=LAYER_BACKENDS, default="eager",
+                   help="eager (also what cudagraph replays) or compile (max-autotune kernels, no "
+                        "graph); with --layers also triton (the fused-conv network)")
     add_config_arguments(p, PROFILE_SETTINGS, defaults=PROFILE_DEFAULTS)
     p.add_argument("--iters", type=int, default=50, help="profiled and timed calls (default 50)")
     p.add_argument("--top", type=int, default=8, help="kernels listed per fold (default 8)")
-    p.add_argument("--csv", help="also write every kernel of every fold to this CSV")
+    p.add_argument("--csv", help="also write every kernel (with --layers: every layer) of every "
+                                 "fold to this CSV")
+    p.add_argument("--layers", action="store_true",
+                   help="print the per-layer scoreboard (layer time vs its roofline) instead of the "
+                        "kernel profile (see above)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="--layers: the device's dense peak in TFLOP/s (default: measured on CUDA, "
+                        "util/bench/peak.py; none on CPU)")
+    p.add_argument("--bandwidth-tbs", type=float, default=None,
+                   help="--layers: the device's memory bandwidth in TB/s (default: as --peak-tflops)")
     return p
+
+
+def _given_peaks(args: argparse.Namespace) -> tuple[float | None, float | None]:
+    """``--peak-tflops`` and ``--bandwidth-tbs`` in FLOPs/s and bytes/s (None: measure)."""
+    if args.peak_tflops is None and args.bandwidth_tbs is None:
+        return None, None
+    if not args.layers:
+        raise BenchError("--peak-tflops and --bandwidth-tbs set the --layers scoreboard's roofline; "
+                         "add --layers")
+    if (args.peak_tflops is None) != (args.bandwidth_tbs is None):
+        raise BenchError("--layers: give both --peak-tflops and --bandwidth-tbs, or neither "
+                         "(to measure this GPU)")
+    if args.peak_tflops <= 0 or args.bandwidth_tbs <= 0:
+        raise BenchError("--peak-tflops and --bandwidth-tbs must be positive")
+    return args.peak_tflops * 1e12, args.bandwidth_tbs * 1e12
+
+
+def layers_main(args: argparse.Namespace) -> str:
+    """``--layers``: the scoreboard of every fold, printed (and written with ``--csv``)."""
+    peak, bandwidth = _given_peaks(args)
+    results = []
+    for fold in args.folds:
+        # the layer backend is scoreboard_fold's; the config's own is only checked, so eager
+        cfg = config_from_args(args, model=args.model, fold=fold, backend="eager")
+        results.append(scoreboard_fold(cfg, args.backend, args.iters, peak, bandwidth))
+    text = format_scoreboard(results)
+    print(text)
+    if args.csv:
+        atomic_write_text(Path(args.csv), scoreboard_csv(results))
+        print(f"\nlayers: {args.csv}")
+    return text
 
 
 def main(args: argparse.Namespace) -> str:
     if args.iters < 1 or args.top < 1:
         raise BenchError("--iters and --top must be >= 1")
+    if args.layers:
+        return layers_main(args)
+    _given_peaks(args)  # refuses the scoreboard's flags without --layers
+    if args.backend not in BACKENDS:
+        raise BenchError(f"--backend {args.backend}: only with --layers (the kernel profile takes "
+                         f"{' or '.join(BACKENDS)})")
     results = []
     for fold in args.folds:
         cfg = config_from_args(args, model=args.model, fold=fold, backend=args.backend)

@@ -11,7 +11,10 @@ Columns (the original's first)::
     Model,Trial,Batch Size,Mode,Fold,Throughput,FLOPs/sec,TputNorm,FLOPNorm,Backend,...
 
 ``Bandwidth`` is the GPU's measured memory bytes/sec and ``RooflineFraction`` the throughput
-over the layer roofline's (``util/bench/roofline.py``); both are empty on CPU. ``BandLimit``,
+over the layer roofline's (``util/bench/roofline.py``); both are empty on CPU.
+``E2EH2DBytesPerSec`` is the frames' host-to-device bytes/sec at the trial's ``E2EThroughput``
+(double-buffered copies, ``util/bench/runner.py``) and ``H2DBandwidth`` the measured pinned
+host-to-device bandwidth; both empty on CPU (no copy) and without ``E2E=1``. ``BandLimit``,
 ``BandAlgorithm`` and ``KeptFraction`` describe band-limited CNNs (``BAND_LIMIT``, infer.py
 --band-limit) and are empty for ordinary ones. A CSV written before those columns existed
 gets them (empty) when a run appends to it.
@@ -224,6 +227,7 @@ class CsvSink:
     def result(self, r: dict[str, Any]) -> None:
         rows = []
         e2e = r.get("end_to_end_trials") or []
+        h2d_per_image = r.get("end_to_end_h2d_bytes_per_image")
         name = self.name(r["model"])
         band = r.get("band_limit")
         roofline = r.get("roofline_images_per_sec")
@@ -251,7 +255,10 @@ class CsvSink:
                 "Bandwidth": r.get("peak_bytes_per_sec"),
                 "RooflineFraction": tput / roofline if roofline else None,
                 "BandLimit": band, "BandAlgorithm": r.get("band_algorithm") or "",
-                "KeptFraction": r.get("kept_fraction")})
+                "KeptFraction": r.get("kept_fraction"),
+                "E2EH2DBytesPerSec": (e2e[i - 1] * h2d_per_image
+                                      if h2d_per_image and i <= len(e2e) else None),
+                "H2DBandwidth": r.get("h2d_bytes_per_sec")})
         self._append(rows)
 
 

@@ -6,8 +6,10 @@ is not a datasheet number: it is the best of a few timed ``N x N x N`` matrix mu
 and torch actually reach. FP32 is measured with TF32 allowed, because cuDNN convolutions
 use TF32 by default (``torch.backends.cudnn.allow_tf32``). The bandwidth (for the layer
 roofline, ``models/costs.py``) is the best of a few timed device-to-device copies of
-1 GiB, counting the bytes read plus the bytes written. One measurement per (GPU, dtype),
-and one bandwidth per GPU, is cached in ``~/.cache/folded-cnns/`` (directory overridable
+1 GiB, counting the bytes read plus the bytes written. The host-to-device bandwidth (for
+the end-to-end pipeline's frame copies) is the best of a few timed non-blocking copies of
+256 MiB from pinned host memory, counting the bytes moved once. One measurement per (GPU,
+dtype), and one of each bandwidth per GPU, is cached in ``~/.cache/folded-cnns/`` (directory overridable
 with ``$FOLDED_CNNS_CACHE``); delete the file to re-measure.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from util.records.provenance import device_name
 
 PEAK_N = 8192
 COPY_BYTES = 1 << 30
+H2D_BYTES = 256 << 20
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -79,6 +82,13 @@ def measure_copy_bandwidth(device: torch.device, nbytes: int = COPY_BYTES,
     return _best_rate(lambda: dst.copy_(src), 2 * nbytes, iters, device, warmup=3)
 
 
+def measure_h2d_bandwidth(device: torch.device, nbytes: int = H2D_BYTES, iters: int = 20) -> float:
+    """Bytes/sec of non-blocking copies from pinned host memory to ``device``, timed with events."""
+    src = torch.ones(nbytes, dtype=torch.uint8).pin_memory()
+    dst = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    return _best_rate(lambda: dst.copy_(src, non_blocking=True), nbytes, iters, device, warmup=3)
+
+
 def _cached(file_name: str, device: torch.device, key: str, measure: Callable[[], float],
             **meta: object) -> float:
     """``key`` of the cache file ``file_name`` (``{gpu}`` = the GPU's name), measured and
@@ -112,3 +122,11 @@ def peak_bandwidth(device: torch.device) -> float | None:
         return None
     return _cached("bandwidth_{gpu}.json", device, "bytes_per_sec",
                    lambda: measure_copy_bandwidth(device), copy_bytes=COPY_BYTES)
+
+
+def h2d_bandwidth(device: torch.device) -> float | None:
+    """Measured pinned host-to-device bytes/sec of ``device`` (cached); None on CPU."""
+    if device.type != "cuda":
+        return None
+    return _cached("h2d_{gpu}.json", device, "bytes_per_sec",
+                   lambda: measure_h2d_bandwidth(device), copy_bytes=H2D_BYTES)

@@ -182,7 +182,10 @@ class CsvTable:
 
 
 # The benchmark CSV (util/run_inference.py). ChannelAlign and PadInput came with channel
-# alignment: a CSV without them ran the paper's widths on unpadded inputs.
+# alignment: a CSV without them ran the paper's widths on unpadded inputs. E2EH2DBytesPerSec
+# (the frames' host-to-device bytes/sec at E2EThroughput) and H2DBandwidth (the measured
+# pinned copy bandwidth) came with the double-buffered end-to-end path; empty on CPU (no copy)
+# and without --end-to-end.
 BENCH = CsvTable(
     columns=(
         Column("Model"), Column("Trial", "int"), Column("Batch Size", "int"), Column("Mode"),
@@ -196,7 +199,8 @@ BENCH = CsvTable(
         Column("Probe"), Column("GPU"), Column("Torch"), Column("Error"),
         Column("Bandwidth", "float", ".4e"), Column("RooflineFraction", "float", ".4f"),
         Column("BandLimit", "float", "g"), Column("BandAlgorithm"),
-        Column("KeptFraction", "float", ".4f")),
+        Column("KeptFraction", "float", ".4f"),
+        Column("E2EH2DBytesPerSec", "float", ".4e"), Column("H2DBandwidth", "float", ".4e")),
     producer="./run_inference.sh",
     required=("Model", "Trial", "Batch Size", "Mode", "Fold", "Throughput", "FLOPs/sec",
               "TputNorm", "FLOPNorm"),  # the released run_inference.sh's columns

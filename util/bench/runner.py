@@ -15,8 +15,13 @@ Protocol (paper section 6, plus what a modern GPU needs to be measured fairly):
 ``end_to_end`` also times what a video pipeline runs per batch: uint8 frames (N, H, W, C)
 in pinned host memory -> non-blocking copy to the GPU -> NCHW, float, normalise ->
 ``fold_images`` -> forward -> ``unfold_logits`` -> argmax. The backend wraps that whole
-device-side function (with ``cudagraph`` the copy stays outside the graph). EfficientNet
-entries take frames at their reduced input size (the resize is not timed).
+device-side function (with ``cudagraph`` the copy stays outside the graph). On CUDA the
+copies are double-buffered (``DoubleBuffer``): batch i + 1 is copied on its own stream while
+batch i computes, so the rate is that of the slower of the two, not of their sum; the row
+gives the host-to-device bytes/sec this reached (``end_to_end_h2d_bytes_per_sec``) beside
+the measured pinned copy bandwidth (``h2d_bytes_per_sec``, ``util.bench.peak``); both None
+on CPU, where the frames are already where the model runs and nothing is copied.
+EfficientNet entries take frames at their reduced input size (the resize is not timed).
 
 FLOPs/sec come from the FLOP table (``config/model_map.json``, ``util.bench.flops``) when the
 paper's widths are used (``channel_align`` 1); with ``channel_align`` > 1 they are a thop
@@ -49,14 +54,14 @@ except ImportError:  # progress bars are optional on a bare GPU box
 from config.tasks import BenchEntry, BenchVariant, get_bench_entry
 from models import CompoundScaling, fold_images, kept_fraction, model_input_shape, unfold_logits
 from models.bandlimit import BandLimitError, band_layers, check_band_settings
-from models.costs import layer_costs
+from models.costs import LayerCost, layer_costs
 from util.bench.backends import BenchError, Prepared, auto_candidates, check_backend, prepare
 from util.bench.config import DEVICES, PRECISIONS, BenchConfig, bytes_per_element
 from util.bench.flops import flops_from_tput, load_model_map, thop_flops
 from util.bench.roofline import layer_roofline
-from util.bench.variants import DEFAULT_MULTIPLIERS, build_variant, compound_of
+from util.bench.variants import DEFAULT_MULTIPLIERS, build_variant, compound_of, variant_costs
 from util.records.provenance import device_name, git_hash, library_versions
-from util.bench.peak import peak_bandwidth, peak_flops, time_loop
+from util.bench.peak import h2d_bandwidth, peak_bandwidth, peak_flops, time_loop
 
 # auto's probe per candidate: the full warm-up, then the best of AUTO_PROBE_REPEATS loops of
 # AUTO_PROBE_ITERS (capped by num_iteration). A 20-call warm-up and one 200-call loop right after
@@ -254,6 +259,12 @@ def roofline_images_per_sec(target: Target, cfg: BenchConfig, peak: float | None
                           bytes_per_element(cfg.precision), **_build_args(target, cfg)).images_per_sec
 
 
+def bench_layer_costs(target: Target, cfg: BenchConfig) -> list[LayerCost]:
+    """Layer costs (``models/costs.py``) of the model ``cfg`` benchmarks, for its batch: the
+    numbers its roofline adds up (``util.bench.roofline``), one owner for both."""
+    return variant_costs(target.entry, target.variant, cfg.batch_images, **_build_args(target, cfg))
+
+
 def _build_args(target: Target, cfg: BenchConfig, band: bool = True) -> dict[str, Any]:
     """``build_variant`` arguments of ``cfg`` (``band=False``: direct convolutions)."""
     return {"multipliers": target.multipliers, "channel_align": cfg.channel_align,
@@ -298,10 +309,10 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         prep, probe, setup = _prepare(cfg.backend, model, x, cfg, images_per_iter)
         trials = _measure(lambda: prep.fn(x), images_per_iter, cfg, device,
                           f"{cfg.model} f={target.fold} {prep.backend}")
-        e2e, e2e_setup = None, None
+        e2e, e2e_setup, h2d_per_image = None, None, None
         if cfg.end_to_end:
-            e2e, e2e_setup = _end_to_end(model, target, prep.backend, cfg, device, dtype, fmt,
-                                         inputs * f)
+            e2e, e2e_setup, h2d_per_image = _end_to_end(model, target, prep.backend, cfg, device,
+                                                        dtype, fmt, inputs * f)
     tput = statistics.median(trials)
     flops = flops_per_input / f * tput
     band = {"band_limit": cfg.band_limit, "band_algorithm": None, "kept_fraction": None,
@@ -327,6 +338,10 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         "roofline_fraction": tput / roofline if roofline else None,
         "end_to_end_images_per_sec": statistics.median(e2e) if e2e else None,
         "end_to_end_trials": e2e,
+        "end_to_end_h2d_bytes_per_image": h2d_per_image,
+        "end_to_end_h2d_bytes_per_sec": (statistics.median(e2e) * h2d_per_image
+                                         if e2e and h2d_per_image else None),
+        "h2d_bytes_per_sec": h2d_bandwidth(device) if e2e and h2d_per_image else None,
         "compile_seconds": setup, "end_to_end_compile_seconds": e2e_setup,
         "gpu": device_name(device), "device": device.type, "channels_last": cfg.channels_last,
         "channel_align": cfg.channel_align, "pad_input": cfg.pad_input, **band,
@@ -336,10 +351,61 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     return row
 
 
+class DoubleBuffer:
+    """Double-buffered input of a CUDA pipeline: while the compute stream runs batch i on one
+    device buffer, the copy stream fills the other with batch i + 1.
+
+    Ordering, by events only (the host never waits): the compute of a buffer waits for the
+    copy into it (``copied``); the next copy into a buffer waits for the compute that read it
+    (``consumed``). ``fns[b]`` runs the model on ``buffers[b]``, and must be prepared for that
+    very tensor (a CUDA graph's static input), so no call copies anything. Streams and events
+    are given (``torch.cuda``'s, or fakes in a test): ``stream.wait_event``,
+    ``stream.record_event(event)``, ``stream.wait_stream`` and ``on_stream(stream)``, a context
+    that issues work on it (``torch.cuda.stream``).
+    """
+
+    def __init__(self, host: torch.Tensor, buffers: list[torch.Tensor],
+                 fns: list[Callable[[torch.Tensor], Any]], copy_stream: Any, compute_stream: Any,
+                 new_event: Callable[[], Any], on_stream: Callable[[Any], Any]) -> None:
+        if len(buffers) != 2 or len(fns) != 2:
+            raise ValueError("DoubleBuffer takes two buffers and one callable per buffer")
+        self.host, self.buffers, self.fns = host, buffers, fns
+        self.copy_stream, self.compute_stream, self.on_stream = copy_stream, compute_stream, on_stream
+        self.copied = [new_event(), new_event()]
+        self.consumed = [new_event(), new_event()]
+        self.step_index = 0
+        copy_stream.wait_stream(compute_stream)  # the buffers' allocation and capture come first
+        self._copy(0)  # batch 0
+
+    def _copy(self, b: int) -> None:
+        with self.on_stream(self.copy_stream):
+            self.copy_stream.wait_event(self.consumed[b])  # never recorded yet: no wait
+            self.buffers[b].copy_(self.host, non_blocking=True)
+            self.copy_stream.record_event(self.copied[b])
+
+    def step(self) -> Any:
+        """Queue the copy of the next batch, then the compute of this one; the output."""
+        b = self.step_index % 2
+        self._copy(1 - b)
+        self.compute_stream.wait_event(self.copied[b])
+        out = self.fns[b](self.buffers[b])
+        self.compute_stream.record_event(self.consumed[b])
+        self.step_index += 1
+        return out
+
+
 def _end_to_end(model: nn.Module, target: Target, backend: str, cfg: BenchConfig,
                 device: torch.device, dtype: torch.dtype, fmt: torch.memory_format,
-                images: int) -> tuple[list[float], float]:
-    """Images/sec of the whole per-batch path of a video pipeline (module docstring)."""
+                images: int) -> tuple[list[float], float, float | None]:
+    """Images/sec of the whole per-batch path of a video pipeline (module docstring), its
+    setup seconds, and the host-to-device bytes copied per image (None on CPU: no copy).
+
+    On CUDA ``backend`` is prepared once per device buffer, each on its own buffer: a CUDA
+    graph (``cudagraph``, ``compile``, ``triton``) has a static input, and a graph given another
+    tensor copies it into that input (``util.bench.backends``), a device-to-device copy the
+    pipeline does not need. Two graphs, each reading its own buffer, cost a second capture
+    (and compile: in the setup seconds, never timed), not a copy per batch.
+    """
     task = target.entry.task
     norm = task.data.normalize
     mean, std = (norm.mean, norm.std) if norm is not None else (None, None)
@@ -347,20 +413,20 @@ def _end_to_end(model: nn.Module, target: Target, backend: str, cfg: BenchConfig
                              mean, std, fmt).to(device)
     h, w = model.input_size
     host = torch.randint(0, 256, (images, h, w, task.in_channels), dtype=torch.uint8)
-    if device.type == "cuda":
-        host = host.pin_memory()
-        frames = torch.empty_like(host, device=device)
-        frames.copy_(host)
-    else:
-        frames = host  # already where the model runs: nothing to copy
-    prep = prepare(backend, pipeline, frames)
-
-    def step() -> torch.Tensor:
-        if frames is not host:
-            frames.copy_(host, non_blocking=True)
-        return prep.fn(frames)
-
-    return _measure(step, images, cfg, device, "end-to-end"), prep.setup_seconds
+    if device.type != "cuda":  # already where the model runs: nothing to copy
+        prep = prepare(backend, pipeline, host)
+        return (_measure(lambda: prep.fn(host), images, cfg, device, "end-to-end"),
+                prep.setup_seconds, None)
+    host = host.pin_memory()
+    buffers = [torch.empty_like(host, device=device) for _ in range(2)]
+    for buf in buffers:
+        buf.copy_(host)
+    preps = [prepare(backend, pipeline, buf) for buf in buffers]
+    pipe = DoubleBuffer(host, buffers, [p.fn for p in preps], torch.cuda.Stream(device),
+                        torch.cuda.current_stream(device), torch.cuda.Event, torch.cuda.stream)
+    trials = _measure(pipe.step, images, cfg, device, "end-to-end")
+    torch.cuda.synchronize(device)  # the last prefetch copy ends before its buffer is freed
+    return trials, sum(p.setup_seconds for p in preps), host.numel() * host.element_size() / images
 
 
 def describe(row: dict[str, Any]) -> str:
@@ -390,6 +456,11 @@ def describe(row: dict[str, Any]) -> str:
     if row["compile_seconds"]:
         lines.append(f"setup (compile/capture) seconds, not timed: {row['compile_seconds']:.1f}")
     if row["end_to_end_images_per_sec"] is not None:
+        h2d = ""
+        if row.get("end_to_end_h2d_bytes_per_sec") is not None:
+            h2d = (f"; host-to-device {row['end_to_end_h2d_bytes_per_sec'] / 1e9:.2f} GB/s "
+                   f"(double-buffered) of {row['h2d_bytes_per_sec'] / 1e9:.2f} GB/s measured "
+                   f"pinned copy bandwidth")
         lines.append(f"end-to-end images/sec (uint8 host frames -> argmax): "
-                     f"{row['end_to_end_images_per_sec']:.1f}")
+                     f"{row['end_to_end_images_per_sec']:.1f}{h2d}")
     return "\n".join(lines)
