@@ -153,7 +153,7 @@ def checkpoint_eval_section(path: Path) -> str:
         table.append([f"`{r['task']}`", r["paper_id"], r["fold"], fmt(r["test_top1"]), r["images"],
                       fmt(r["trained_test_top1"]), epochs, fmt(paper), drop])
     out = ["### Trained checkpoints on this run's data", "",
-           f"The best checkpoints of `{Path(rows[0]['run']).parents[2] if rows else '?'}` evaluated on this run's "
+           f"The best checkpoints of `{Path(rows[0]['run']).parents[len(Path(rows[0]['task']).parts)] if rows else '?'}` evaluated on this run's "
            f"{rows[0]['split'] if rows else 'test'} split (`util/evaluate_runs.py`, `{path}`), beside the "
            "accuracy each run measured on its own test split and the paper's.", ""]
     if table:
