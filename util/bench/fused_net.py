@@ -494,10 +494,10 @@ if triton is not None:
             tl.store((y_ptr + p * CP)[:, None] + offs_c[None, :], best, mask=ok[:, None])
 
     @triton.jit
-    def _dense_acc(x_ptr, w_ptr, rows, offs_n, ROWS: tl.constexpr, K: tl.constexpr,
-                   NP: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_N: tl.constexpr,
-                   BLOCK_K: tl.constexpr):
-        """Rows (of K contiguous features each) @ weights [KP, NP], fp32."""
+    def _dense_acc(x_ptr, w_ptr, b_ptr, rows, offs_n, ROWS: tl.constexpr, K: tl.constexpr,
+                   NP: tl.constexpr, RELU: tl.constexpr, BLOCK_S: tl.constexpr,
+                   BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+        """Rows (of K contiguous features each) @ weights [KP, NP] + bias (+ ReLU), fp32."""
         acc = tl.zeros((BLOCK_S, BLOCK_N), dtype=tl.float32)
         offs_k = tl.arange(0, BLOCK_K)
         for k0 in range(0, K, BLOCK_K):
@@ -506,6 +506,9 @@ if triton is not None:
                         mask=(rows < ROWS)[:, None] & (kk < K)[None, :], other=0.0)
             b = tl.load((w_ptr + kk * NP)[:, None] + offs_n[None, :])
             acc = tl.dot(a, b, acc)
+        acc += tl.load(b_ptr + offs_n)[None, :]
+        if RELU:
+            acc = tl.maximum(acc, 0.0)
         return acc
 
     @triton.jit
@@ -517,11 +520,8 @@ if triton is not None:
             rows = s0 + tl.arange(0, BLOCK_S)
             for n0 in tl.static_range(0, NP, BLOCK_N):
                 offs_n = n0 + tl.arange(0, BLOCK_N)
-                acc = _dense_acc(x_ptr, w_ptr, rows, offs_n, ROWS, K, NP, BLOCK_S, BLOCK_N,
-                                 BLOCK_K)
-                acc += tl.load(b_ptr + offs_n)[None, :]
-                if RELU:
-                    acc = tl.maximum(acc, 0.0)
+                acc = _dense_acc(x_ptr, w_ptr, b_ptr, rows, offs_n, ROWS, K, NP, RELU, BLOCK_S,
+                                 BLOCK_N, BLOCK_K)
                 tl.store((y_ptr + rows * NP)[:, None] + offs_n[None, :],
                          acc.to(y_ptr.dtype.element_ty), mask=(rows < ROWS)[:, None])
 
@@ -538,11 +538,8 @@ if triton is not None:
             sample = group * ROWS + rows
             for n0 in tl.static_range(0, NP, BLOCK_N):
                 offs_n = n0 + tl.arange(0, BLOCK_N)
-                acc = _dense_acc(x_ptr, w_ptr, rows, offs_n, ROWS, K, NP, BLOCK_S, BLOCK_N,
-                                 BLOCK_K)
-                acc += tl.load(b_ptr + offs_n)[None, :]
-                if RELU:
-                    acc = tl.maximum(acc, 0.0)
+                acc = _dense_acc(x_ptr, w_ptr, b_ptr, rows, offs_n, ROWS, K, NP, RELU, BLOCK_S,
+                                 BLOCK_N, BLOCK_K)
                 ok = ((rows < ROWS)[:, None] & (offs_n < N_OUT)[None, :]
                       & (sample[:, None] * GROUP + (offs_n // (N_OUT // GROUP))[None, :] < n_rows))
                 tl.store((out_ptr + sample * N_OUT)[:, None] + offs_n[None, :],
