@@ -43,7 +43,6 @@ CSV_FIELDS = ["task", "fold", "runs", "mps", "mps_server", "epochs_per_run", "ep
               "aggregate_imgs_per_s", "speedup_vs_n1", "speedup_base", "batch_size", "batch_images", "amp", "device",
               "torch", "date"]
 INT_FIELDS = {"fold", "runs", "epochs_per_run", "epochs_timed", "images_per_epoch", "batch_size", "batch_images"}
-RECIPE_BATCH = 32              # rows measured before the batch_size column existed ran the recipe's batch
 FLOAT_FIELDS = {"median_s_per_epoch", "median_train_s_per_epoch", "imgs_per_s_per_run",
                 "aggregate_imgs_per_s", "speedup_vs_n1"}
 
@@ -162,8 +161,9 @@ def summarize(runs: Sequence[Sequence[Epoch]], class_counts: Sequence[int], batc
 
 
 def row_batch(row: dict[str, Any]) -> int:
-    """The batch (images, before trimming to a multiple of f) a row's runs were asked for."""
-    return int(row.get("batch_size") or RECIPE_BATCH)
+    """The batch (images, before trimming to a multiple of f) a row's runs were asked for; rows
+    measured before the ``batch_size`` column existed ran their task's recipe batch."""
+    return int(row.get("batch_size") or get_task(row["task"]).recipe(int(row["fold"])).batch_size)
 
 
 def setting_of(row: dict[str, Any]) -> tuple[int, str, str, int]:
