@@ -31,7 +31,7 @@ from util.bench import backends as bench_backends
 from util.bench.backends import BenchError, check_backend
 from util.bench.fused_net import (INTERPRETER_CONFIG, Conv, Dense, FusedConfig, FusedNet,
                                   FuseError, InputLayout, Pool, _pack_dense, _Step,
-                                  kernel_source, plan_network, schedule)
+                                  head_in_kernel, kernel_source, plan_network, schedule)
 
 from conftest import REPO, assert_one_line_error, run_cli
 
@@ -190,9 +190,15 @@ SPECIAL_CASES = [
                       dense_block_k=64, unroll_taps=True)),
     _case("partial-tiles-noscope", 1, 3, task="noscope-night", config=dict(tile=2, programs=2)),
     _case("dense-row-chunks", 1, 17, task="lol/timer-minutes", config=dict(block_s=16)),
+    # the classifier in the kernel or as matrix products after it, against the size rule
+    _case("noscope-head-in-kernel", 2, 3, task="noscope-coral", config=dict(head_in_kernel=True)),
+    _case("game-head-after-kernel", 4, 9, task="lol/goldnumber-fraction",
+          config=dict(head_in_kernel=False, tile=2, programs=2)),
     # fp16 operands and activations, as on the GPU (NumPy's fp16 matmul is slow: small nets)
     _case("fp16-game", 4, 9, task="apex/squad_count_v2", dtype="float16", config=dict(tile=2)),
     _case("fp16-noscope", 2, 3, arch="noscope", size=[21, 23], dtype="float16"),
+    _case("fp16-head-after-kernel", 4, 9, task="apex/squad_count_v2", dtype="float16",
+          config=dict(head_in_kernel=False)),
     _case("backend-cpu-path", 4, 8, "backend", task="lol/goldnumber-int"),
     _case("backend-end-to-end-frames", 4, 8, "pipeline", task="lol/timer-minutes",
           normalize=True),
@@ -271,6 +277,27 @@ def test_generated_source_has_one_launch_and_a_barrier_per_layer():
     assert src.count("conv3x3_from_input(") == 1 and src.count("dense_to_logits(") == 1
     assert src == kernel_source(plan, layout, FusedConfig())  # one file per signature
     assert src != kernel_source(plan, layout, FusedConfig(tile=2))
+
+
+@pytest.mark.parametrize("task,fold,in_kernel", [
+    ("lol/goldnumber-fraction", 4, True),   # first Linear 528 x 44
+    ("sot/timer3", 4, True),
+    ("noscope-coral", 1, False),           # 10,000 x 128: read once per group, it would dominate
+    ("noscope-roundabout", 2, False),
+])
+def test_a_large_head_runs_as_matrix_products_after_the_kernel(task, fold, in_kernel):
+    plan, _ = plan_network(build_model(task, fold).eval())
+    assert head_in_kernel(plan, FusedConfig()) is in_kernel
+    src = kernel_source(plan, InputLayout(fold, 3), FusedConfig())
+    assert ("dense_to_logits(" in src) is in_kernel and ("feat = feat_ptr" in src) is not in_kernel
+    steps, _ = schedule(plan, InputLayout(fold, 3), FusedConfig())
+    dense = [s for s in steps if isinstance(s.layer, Dense)]
+    assert all(s.on_host is not in_kernel for s in dense)
+    if not in_kernel:  # the last conv writes the features the first Linear reads
+        feat = next(s for s in steps if s.dst == "feat")
+        assert dense[0].k == feat.np * feat.layer.out_size[0] * feat.layer.out_size[1]
+    forced = kernel_source(plan, InputLayout(fold, 3), FusedConfig(head_in_kernel=not in_kernel))
+    assert ("dense_to_logits(" in forced) is not in_kernel
 
 
 def test_scratch_holds_the_largest_activation_of_a_group():

@@ -107,7 +107,10 @@ def _cudagraph(module: Callable[[torch.Tensor], torch.Tensor], example: torch.Te
         static_out = module(example)
     torch.cuda.synchronize(example.device)
 
-    def replay(x: torch.Tensor) -> torch.Tensor:
+    def replay(x: torch.Tensor, _source: Callable = module) -> torch.Tensor:
+        # _source keeps what the graph reads alive: a callable that owns its tensors (a
+        # FusedNet's packed weights and scratch) would be freed with the last reference to
+        # it, and the graph would then read memory the allocator has handed out again
         if x is not example:
             example.copy_(x)
         graph.replay()

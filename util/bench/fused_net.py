@@ -214,18 +214,21 @@ class FusedConfig:
     defaults are for a GPU (untuned); ``INTERPRETER_CONFIG`` is for CPU tensors.
     """
     tile: int = 1
-    block_m: int = 64        # conv: pixel rows per tl.dot
+    block_m: int = 128       # conv: pixel rows per tl.dot
     block_n: int = 128       # conv and dense: output channels per tl.dot
     block_k: int = 64        # conv: input channels per tl.dot (the first conv: tap x channel)
     pool_elements: int = 2048  # max-pool pass: output pixels x padded channels per step
     dense_block_k: int = 128  # dense: features per tl.dot
     block_s: int = 64        # dense: inputs of the group per tl.dot (at most; >= 16)
-    programs: int | None = None
+    programs: int | None = None  # None: PROGRAMS_PER_SM per SM on CUDA
+    # the classifier in the kernel (True), as matrix products after it (False), or None: in the
+    # kernel when its first Linear has at most HEAD_IN_KERNEL_MAX_WEIGHTS weights
+    head_in_kernel: bool | None = None
     # convs: unroll the 9 taps x channel chunks (ptxas spilled at block_m 64 on sm_90, as the
     # triton backend's unrolled kernel does) or one loop over them that Triton pipelines
     unroll_taps: bool = False
-    # ptxas (sm_90a) on sot/timer3 f = 4's whole kernel: 4 warps spilled 612 bytes, 8 warps 60
-    num_warps: int = 8
+    num_warps: int = 4
+
     num_stages: int = 2
 
     def __post_init__(self) -> None:
@@ -237,6 +240,13 @@ class FusedConfig:
         if self.tile < 1 or (self.programs is not None and self.programs < 1):
             raise ValueError(f"FusedConfig: tile and programs must be >= 1, got {self}")
 
+
+# H200, fp16, batch 1024 (V1, N1, N3 at f = 1 and 4, 24 configs each): 2 programs per SM,
+# block_m 128 and 4 warps were the fastest or within 5% of it everywhere but N1 at f = 1
+PROGRAMS_PER_SM = 2
+# A larger first Linear (the NoScope CNNs': 0.3-1.3 M weights) read once per group of ``tile``
+# inputs costs more than the convs: such a head runs as matrix products over the whole batch.
+HEAD_IN_KERNEL_MAX_WEIGHTS = 1 << 17
 
 # CPU tensors run under Triton's interpreter, where every tl op costs ~0.3 ms of Python
 # whatever its size: a few large blocks (and NumPy's BLAS for the dots) keep a call fast.
@@ -257,7 +267,7 @@ class InputLayout:
 class _Step:
     layer: Conv | Pool | Dense
     src: str             # "x" (the input), "buf_a" or "buf_b"
-    dst: str             # "buf_a", "buf_b" or "out"
+    dst: str             # "buf_a", "buf_b", "out", or "feat" (the flattened map, for the head)
     w_offset: int        # in the packed weights (the first conv: its own buffer)
     b_offset: int        # in the packed biases
     k: int               # first conv: 9 taps x input channels; other convs: padded input
@@ -266,6 +276,15 @@ class _Step:
     np: int              # padded output channels / features (the stored row width)
     rows: int            # M rows per group (conv with pool: 4 per pooled pixel)
     blocks: tuple[int, ...]
+    on_host: bool = False  # a Linear of the head run as a matrix product after the kernel
+
+
+def head_in_kernel(plan: NetPlan, cfg: FusedConfig) -> bool:
+    """Whether the classifier runs in the kernel (see ``FusedConfig.head_in_kernel``)."""
+    if cfg.head_in_kernel is not None:
+        return cfg.head_in_kernel
+    first = next(layer for layer in plan.layers if isinstance(layer, Dense))
+    return first.features_in * first.features_out <= HEAD_IN_KERNEL_MAX_WEIGHTS
 
 
 def _padded(c: int) -> int:
@@ -287,8 +306,15 @@ def schedule(plan: NetPlan, layout: InputLayout, cfg: FusedConfig) -> tuple[list
     buffer = 0
     src = "x"
     tile = cfg.tile
+    in_kernel = head_in_kernel(plan, cfg)
+    first_dense = next(i for i, layer in enumerate(plan.layers) if isinstance(layer, Dense))
     for index, layer in enumerate(plan.layers):
         dst = "out" if index == len(plan.layers) - 1 else ("buf_b" if src == "buf_a" else "buf_a")
+        on_host = not in_kernel and index >= first_dense
+        if not in_kernel and index == first_dense - 1:
+            dst = "feat"  # the map the host's matrix products read
+        elif on_host:
+            dst = "out" if index == len(plan.layers) - 1 else "host"
         if isinstance(layer, Conv):
             np_ = _padded(layer.cout)
             ho, wo = layer.out_size
@@ -323,15 +349,16 @@ def schedule(plan: NetPlan, layout: InputLayout, cfg: FusedConfig) -> tuple[list
             rows = tile
             blocks = (bs, min(cfg.block_n, np_), bk)
             out_elems = tile * np_
-        step = _Step(layer, src, dst, 0 if src == "x" else w_off, b_off, k, kp, np_, rows, blocks)
+        step = _Step(layer, src, dst, 0 if src == "x" else w_off, b_off, k, kp, np_, rows, blocks,
+                     on_host)
         steps.append(step)
         if isinstance(layer, (Conv, Dense)):
             if src != "x":
                 w_off += round_up(kp * np_, 64)  # 128-byte aligned layers
             b_off += round_up(np_, 64)
-        if dst != "out":
+        if dst not in ("out", "feat", "host"):
             buffer = max(buffer, out_elems)
-            src = dst
+        src = dst
     return steps, buffer
 
 
@@ -595,7 +622,12 @@ def kernel_source(plan: NetPlan, layout: InputLayout, cfg: FusedConfig) -> str:
     """Python source of the network's kernel ``fused_forward``: every layer one helper call."""
     steps, buffer = schedule(plan, layout, cfg)
     body = []
+    feat = feature_elements(steps)
+    if feat:  # the head runs after the kernel: this group's rows of the (inputs, map) features
+        body.append(f"        feat = feat_ptr + group * {cfg.tile * feat}")  # int32: see _launch
     for i, step in enumerate(steps):
+        if step.on_host:
+            continue
         call = _call(step, layout, cfg.tile, cfg.unroll_taps)
         body += [f"        # {i}: {_describe(step.layer)}",
                  *textwrap.wrap(call, 100, initial_indent=" " * 8,
@@ -615,7 +647,7 @@ def kernel_source(plan: NetPlan, layout: InputLayout, cfg: FusedConfig) -> str:
         "",
         "@triton.jit",
         "def fused_forward(x_ptr, s_n, s_c, s_h, s_w, n_rows, n_groups, norm_ptr, w_in_ptr, w_ptr,",
-        "                  b_ptr, scratch_ptr, out_ptr):",
+        "                  b_ptr, scratch_ptr, out_ptr, feat_ptr):",
         "    pid = tl.program_id(0)",
         f"    buf_a = scratch_ptr + pid.to(tl.int64) * {2 * buffer}",
         f"    buf_b = buf_a + {buffer}",
@@ -623,6 +655,12 @@ def kernel_source(plan: NetPlan, layout: InputLayout, cfg: FusedConfig) -> str:
         *body,
         "",
     ])
+
+
+def feature_elements(steps: list[_Step]) -> int:
+    """Elements of one input's flattened map when the head runs after the kernel, else 0."""
+    last = next((step for step in steps if step.dst == "feat"), None)
+    return 0 if last is None else last.np * math.prod(last.layer.out_size)
 
 
 @lru_cache(maxsize=None)
@@ -725,6 +763,8 @@ class FusedNet:
         if len(self._affine) != 2 * c:
             raise FuseError(f"scale and shift need {c} values each, got {len(self._affine) // 2}")
         self._packed: dict[str, tuple] = {}
+        self._head: dict[str, list[tuple[torch.Tensor, torch.Tensor, bool]]] = {}
+        self._features: dict[str, int] = {}
         self._scratch: torch.Tensor | None = None
         self._pack(device)
 
@@ -746,7 +786,7 @@ class FusedNet:
     def _pack(self, device: torch.device) -> None:
         for name, layout in self.layouts.items():
             steps, _ = schedule(self.plan, layout, self.config)
-            w_in, weights, biases = None, [], []
+            w_in, weights, biases, head = None, [], [], []
             modules = iter(self._modules)
             prev = None
             for step in steps:
@@ -768,14 +808,22 @@ class FusedNet:
                                     else prev.layer.channels)
                         flat = (channels, math.prod(prev.layer.out_size), prev.np)
                         packed = _pack_dense(module, step, flat)
+                    if step.on_host:  # (k, np) for the matrix product, bias of np
+                        head.append((packed[:step.k].to(device, self.dtype).contiguous(),
+                                     _bias(module, step.np)[:step.np].to(device, self.dtype),
+                                     step.layer.relu))
+                        prev = step
+                        continue
                     packed = packed.flatten()
                     weights += [packed, packed.new_zeros(round_up(packed.numel(), 64)
                                                          - packed.numel())]
                 biases.append(_bias(module, step.np))
                 prev = step
             self._packed[name] = (w_in.to(device, self.dtype),
-                                  torch.cat(weights).to(device, self.dtype),
+                                  torch.cat(weights or [torch.zeros(64)]).to(device, self.dtype),
                                   torch.cat(biases).to(device))
+            self._head[name] = head
+            self._features[name] = feature_elements(steps)
         identity = lambda c: torch.tensor([1.0] * c + [0.0] * c, device=device)  # noqa: E731
         self._norm = {"images": torch.tensor(self._affine, device=device),
                       "float_images": identity(self.plan.image_channels),
@@ -814,7 +862,7 @@ class FusedNet:
         if self.config.programs is not None:
             wanted = self.config.programs
         elif device.type == "cuda":
-            wanted = torch.cuda.get_device_properties(device).multi_processor_count
+            wanted = PROGRAMS_PER_SM * torch.cuda.get_device_properties(device).multi_processor_count
         else:
             wanted = 4
         return max(1, min(groups, wanted))
@@ -838,12 +886,27 @@ class FusedNet:
         if (self._scratch is None or self._scratch.numel() < need
                 or self._scratch.device != x.device):  # grown, never shrunk; reused by calls
             self._scratch = torch.empty(need, device=x.device, dtype=self.dtype)
+        head, features = self._head[layout], self._features[layout]
+        # the flattened maps, one row per input (and the last group's padding rows), for the head
+        feat = (torch.empty(groups * self.config.tile, features, device=x.device, dtype=self.dtype)
+                if head else out)
+        if feat.numel() >= INT32_LIMIT:
+            raise FuseError("fused: batch too large for 32-bit indexing; use a smaller batch")
         self.kernel(layout)[(programs,)](
             x, *x.stride(), x.shape[0], groups, self._norm[norm], w_in, w, b, self._scratch, out,
-            num_warps=self.config.num_warps, num_stages=self.config.num_stages)
+            feat, num_warps=self.config.num_warps, num_stages=self.config.num_stages)
+        if head:
+            h = feat[:inputs]
+            for weight, bias, relu in head:
+                h = torch.addmm(bias, h, weight)
+                if relu:
+                    h = h.relu_()
+            logits = h[:, :self.plan.num_outputs]  # (inputs, f * K): a row per network input
+            out.copy_(logits if layout == "folded"
+                      else logits.reshape(-1, out.shape[1])[:out.shape[0]])
         return out
 
 
 __all__ = ["INTERPRETER_CONFIG", "Conv", "Dense", "FuseError", "FusedConfig", "FusedNet",
-           "InputLayout", "NetPlan", "Pool", "input_affine", "kernel_source", "plan_network",
-           "schedule"]
+           "InputLayout", "NetPlan", "Pool", "head_in_kernel", "input_affine", "kernel_source",
+           "plan_network", "schedule"]
