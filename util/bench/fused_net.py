@@ -5,10 +5,11 @@ channels on <= 22 x 52 maps), so even with every conv fused (the ``triton`` back
 runs about a dozen kernels, each activation making a round trip through device memory, and
 the uint8 -> float -> fold steps of a video pipeline add kernels and a float copy of every
 frame. Here one persistent launch reads the uint8 frames and writes per-image logits, and a
-group's activations stay in a small per-program scratch region (L2-sized, see below). It
-has not been timed on a GPU yet: the tests check its arithmetic under the interpreter.
+group's activations stay in a small per-program scratch region (L2-sized, see below). On an
+H200 it is not faster than the per-layer ``triton`` backend yet, except on V2's original
+(``model_files/h200/README.md``: 0.48-1.10x of it, folding still pays 1.23-1.68x at f = 4).
 
-Grid: ``programs`` programs (one per SM by default); program ``p`` takes groups ``p``,
+Grid: ``programs`` programs (``PROGRAMS_PER_SM`` per SM by default); program ``p`` takes groups ``p``,
 ``p + programs``, ... of ``tile`` network inputs (``tile * f`` images) and runs every layer
 for its group before the next. Between layers a group's activation lives in the program's
 scratch region of global memory: two ping-pong buffers of ``FusedNet.buffer_elements``
@@ -36,6 +37,9 @@ Layers (shared ``@triton.jit`` helpers below, shapes as ``tl.constexpr``):
   order because the first Linear's weight is permuted once on the host to the scratch's
   (pixel, padded channel) order; then Linear (+ ReLU) (+ Linear ...), the last writing logits
   straight into the (N_images, K) output: unfolding is a reshape, so it costs nothing.
+  A head whose first Linear is large (the NoScope CNNs') instead runs after the kernel as
+  matrix products over the whole batch (``head_in_kernel``): the last conv writes each
+  input's flattened map to a (inputs, features) buffer.
 
 The kernel's source is generated per network (``kernel_source``: every layer's shapes, block
 sizes and weight offsets inlined as constants in calls to the helpers), written to
@@ -210,8 +214,8 @@ class FusedConfig:
     """Tile and block sizes (each layer clips them to its own shapes) and launch settings.
 
     ``tile``: network inputs per group (``tile * f`` images); ``programs``: persistent programs
-    (None: one per SM on CUDA, at most 4 on CPU; never more than there are groups). The
-    defaults are for a GPU (untuned); ``INTERPRETER_CONFIG`` is for CPU tensors.
+    (None: ``PROGRAMS_PER_SM`` per SM on CUDA, at most 4 on CPU; never more than there are
+    groups). The defaults are an H200 sweep's best; ``INTERPRETER_CONFIG`` is for CPU tensors.
     """
     tile: int = 1
     block_m: int = 128       # conv: pixel rows per tl.dot
