@@ -194,6 +194,17 @@ SPECIAL_CASES = [
     _case("noscope-head-in-kernel", 2, 3, task="noscope-coral", config=dict(head_in_kernel=True)),
     _case("game-head-after-kernel", 4, 9, task="lol/goldnumber-fraction",
           config=dict(head_in_kernel=False, tile=2, programs=2)),
+    # channels padded to multiples of 16: 45 -> 48 (N and K in blocks of 16, a 3/2 pool over
+    # 48 of 64 arange lanes), 90 -> 96, 110 -> 112, a host head of 181 -> 192 features
+    _case("multiple16-game-f2", 2, 5, task="lol/timer-minutes", config=dict(channel_multiple=16)),
+    _case("multiple16-game-f3-pad", 3, 7, align=8, pad=True, task="sot/timer3",
+          config=dict(channel_multiple=16)),
+    _case("multiple16-noscope-f2", 2, 3, task="noscope-roundabout",
+          config=dict(channel_multiple=16)),
+    _case("multiple16-noscope-f3-folded", 3, 6, "folded", task="noscope-taipei",
+          config=dict(channel_multiple=16)),
+    _case("multiple16-fp16-unrolled", 2, 5, task="apex/squad_count_v2", dtype="float16",
+          config=dict(channel_multiple=16, unroll_taps=True, block_k=32)),
     # fp16 operands and activations, as on the GPU (NumPy's fp16 matmul is slow: small nets)
     _case("fp16-game", 4, 9, task="apex/squad_count_v2", dtype="float16", config=dict(tile=2)),
     _case("fp16-noscope", 2, 3, arch="noscope", size=[21, 23], dtype="float16"),
@@ -306,6 +317,21 @@ def test_scratch_holds_the_largest_activation_of_a_group():
     assert buffer == 3 * 22 * 52 * 64  # the first conv's map, 45 channels padded to 64
     assert [s.dst for s in steps[:3]] == ["buf_a", "buf_b", "buf_a"] and steps[-1].dst == "out"
     assert steps[0].k == 9 * 6 and steps[0].kp == 64  # taps x folded channels, one chunk
+
+
+def test_channel_multiple_pads_less_and_blocks_tile_the_padded_width():
+    plan, _ = plan_network(build_model("lol/goldnumber-fraction", 2).eval())
+    layout = InputLayout(2, 3)
+    pow2 = schedule(plan, layout, FusedConfig())[0]
+    by16 = schedule(plan, layout, FusedConfig(channel_multiple=16))[0]
+    assert [s.np for s in pow2 if isinstance(s.layer, Conv)] == [64, 64, 64, 64, 16]
+    assert [s.np for s in by16 if isinstance(s.layer, Conv)] == [48, 48, 48, 48, 16]
+    for s in by16:
+        if isinstance(s.layer, Conv):
+            assert s.np % s.blocks[1] == 0 and (s.src == "x" or s.k % s.blocks[2] == 0)
+    assert by16[2].blocks[1:] == (16, 16)  # 48 = 3 x 16 in N and in each tap's K
+    with pytest.raises(ValueError, match="multiple of 16"):
+        FusedConfig(channel_multiple=24)
 
 
 def test_flatten_weights_are_permuted_to_the_scratch_order():
