@@ -18,6 +18,9 @@ E2EM="game_apex/squad_count_v2 noscope_coral"
 P="TRIALS=1 ITERS=1 WARMUP=1"
 TRITON="BACKEND=triton ALIGN=8 PAD_INPUT=1"
 pre() { tr ' ' '\n' | grep . | timeout 190 xargs -P $1 -I{} sh -c "$2 MODELS={} bash run_inference.sh /tmp/prepass.csv >/dev/null 2>&1"; }
+# the peaks every row is divided by, measured (and cached) while nothing else runs
+python3 -c "import torch; from util.bench.peak import peak_flops, peak_bandwidth, h2d_bandwidth as h
+d = torch.device('cuda'); print('peak', peak_flops(torch.float16, d), peak_bandwidth(d), h(d))"
 ( echo $ALL | pre 4 "$P BACKEND=fused FOLDS='1 2 3 4'" ) &
 ( echo $ALL | pre 6 "$P $TRITON FOLDS='1 2 3 4'" ) &
 ( echo $ORIG | pre 2 "$P BACKEND=compile FOLDS=1" ) &
