@@ -1,7 +1,7 @@
 """Sweep the fused kernel's settings (``FusedConfig``) on a few networks, on a CUDA machine.
 
-Each setting is checked against the eager model (direct call and CUDA-graph replay, max error
-relative to the largest logit) and timed as a CUDA-graph replay at batch 1024, fp16. One JSON
+Each setting is checked against the eager model (direct call and the benchmark's CUDA-graph
+replay, max error relative to the largest logit) and timed as that replay at batch 1024, fp16. One JSON
 line per (model, fold, setting). ``--compile-only`` launches each kernel once and times nothing,
 so several shards can fill Triton's cache in parallel before one timed pass:
 
@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
+from util.bench.backends import prepare  # noqa: E402
 from util.bench.config import BenchConfig  # noqa: E402
 from util.bench.fused_net import FusedConfig, FusedNet  # noqa: E402
 from util.bench.runner import build_bench_model, check_config  # noqa: E402
@@ -36,19 +37,6 @@ GRIDS = {
     "small": [FusedConfig(), FusedConfig(head_in_kernel=True), FusedConfig(tile=2),
               FusedConfig(channel_multiple=16)],
 }
-
-
-def graph_of(fn, x):
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            fn(x)
-    torch.cuda.current_stream().wait_stream(side)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        out = fn(x)
-    return g, out
 
 
 def main() -> None:
@@ -87,8 +75,8 @@ def main() -> None:
                 break
             row["setup_s"] = round(time.perf_counter() - t0, 1)
             if not a.compile_only:
-                g, out = graph_of(net.folded, x)
-                g.replay()
+                replay = prepare("cudagraph", net.folded, x).fn  # what the benchmark times
+                out = replay(x)
                 torch.cuda.synchronize()
                 row.update(err=err(y), graph_err=err(out))
                 best = float("inf")
@@ -96,7 +84,7 @@ def main() -> None:
                     e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                     e0.record()
                     for _ in range(a.iters):
-                        g.replay()
+                        replay(x)
                     e1.record()
                     torch.cuda.synchronize()
                     best = min(best, e0.elapsed_time(e1) / 1e3 / a.iters)
