@@ -813,6 +813,7 @@ class FusedNet:
         for name, layout in self.layouts.items():
             steps, _ = schedule(self.plan, layout, self.config)
             w_in, weights, biases, head = None, [], [], []
+            shared_head = next(iter(self._head.values()), None)  # the same for every layout
             modules = iter(self._modules)
             prev = None
             for step in steps:
@@ -834,21 +835,21 @@ class FusedNet:
                                     else prev.layer.channels)
                         flat = (channels, math.prod(prev.layer.out_size), prev.np)
                         packed = _pack_dense(module, step, flat)
-                    if step.on_host:  # (k, np) for the matrix product, bias of np
+                    if not step.on_host:
+                        packed = packed.flatten()
+                        weights += [packed, packed.new_zeros(round_up(packed.numel(), 64)
+                                                             - packed.numel())]
+                    elif shared_head is None:  # (k, np) for the matrix product, bias of np
                         head.append((packed[:step.k].to(device, self.dtype).contiguous(),
                                      _bias(module, step.np)[:step.np].to(device, self.dtype),
                                      step.layer.relu))
-                        prev = step
-                        continue
-                    packed = packed.flatten()
-                    weights += [packed, packed.new_zeros(round_up(packed.numel(), 64)
-                                                         - packed.numel())]
-                biases.append(_bias(module, step.np))
+                if not step.on_host:
+                    biases.append(_bias(module, step.np))
                 prev = step
             self._packed[name] = (w_in.to(device, self.dtype),
                                   torch.cat(weights or [torch.zeros(64)]).to(device, self.dtype),
                                   torch.cat(biases).to(device))
-            self._head[name] = head
+            self._head[name] = head if shared_head is None else shared_head
             self._features[name] = feature_elements(steps)
         identity = lambda c: torch.tensor([1.0] * c + [0.0] * c, device=device)  # noqa: E731
         self._norm = {"images": torch.tensor(self._affine, device=device),
