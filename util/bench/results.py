@@ -9,7 +9,9 @@ rows), ``read_rows`` and ``read_frame`` give them back typed. Two tables live on
   columns are the released script's, so its CSVs and the released ones read alike; a CSV of
   an older version (a prefix of today's columns) gets the new columns, empty, when a run
   appends to it. ``plot_results.py`` and ``util/report.py`` read it.
-* ``util/bench/bandlimit_results.py``'s table, written by ``util/bandlimit_bench.py``.
+* ``util/bench/bandlimit_results.py``'s table, written by ``util/bandlimit_bench.py``; the
+  per-layer scoreboard's (``util/bench/scoreboard.py``); ``util/training/run_eval.py``'s, the
+  shipped checkpoints evaluated on new data (written whole with ``text``).
 """
 from __future__ import annotations
 
@@ -112,6 +114,12 @@ class CsvTable:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._write(path, [self.names])
+
+    def text(self, rows: Iterable[dict[str, Any]]) -> str:
+        """The whole CSV of ``rows``, header first (for a file written at once, atomically)."""
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([self.names] + [self.cells(r) for r in rows])
+        return buf.getvalue()
 
     def append(self, path: Path, rows: Iterable[dict[str, Any]]) -> str:
         """Append ``rows`` in one flushed write (header first into a new file); the text of

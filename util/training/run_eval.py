@@ -7,12 +7,11 @@ accuracy each run measured on its own test split and the paper's.
 
 A row per asked-for (task, fold): ``status`` is ``ok``, or ``no checkpoint`` when the run
 folder holds no ``best.pth`` (a checkout without the shipped weights), which is reported, not
-raised. ``EVAL_FIELDS`` is the CSV's schema; the report reads it back with ``read_eval_csv``.
+raised. ``TABLE`` is the CSV's schema (``util/bench/results.py``); the report reads it back
+with ``read_eval_csv``.
 """
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import torch
 from config.tasks import get_task
 from datasets import ImageSet, load_split
 from models import FoldableNet, build_model
+from util.bench.results import Column, CsvTable, ResultsError
 from util.records.atomic import atomic_write_text
 
 from .checkpoint import load_checkpoint, model_weights
@@ -30,6 +30,10 @@ from .layout import BEST, read_done, run_dir
 
 EVAL_FIELDS = ["task", "paper_id", "fold", "split", "images", "status", "test_top1", "test_top5",
                "trained_test_top1", "trained_epochs", "checkpoint_epoch", "run"]
+TABLE = CsvTable(tuple(Column(n, "int") if n in ("fold", "images", "trained_epochs", "checkpoint_epoch")
+                       else Column(n, "float") if n in ("test_top1", "test_top5", "trained_test_top1")
+                       else Column(n) for n in EVAL_FIELDS),
+                 producer="util/evaluate_runs.py")
 OK, MISSING = "ok", "no checkpoint"
 
 
@@ -85,25 +89,16 @@ def evaluate_runs(savedir: Path, tasks: list[str], folds: list[int], data_root: 
 
 
 def format_eval_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=EVAL_FIELDS, lineterminator="\n")
-    w.writeheader()
-    w.writerows({k: ("" if r.get(k) is None else r[k]) for k in EVAL_FIELDS} for r in rows)
-    return buf.getvalue()
+    return TABLE.text(rows)
 
 
 def write_eval_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    atomic_write_text(Path(path), format_eval_csv(rows))
+    atomic_write_text(Path(path), TABLE.text(rows))
 
 
 def read_eval_csv(path: Path) -> list[dict[str, Any]]:
     """Rows of a CSV written by ``write_eval_csv``: numbers as floats / ints, empty cells None."""
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames != EVAL_FIELDS:
-            raise TrainError(f"{path} is not a util/evaluate_runs.py CSV (columns {reader.fieldnames})")
-        rows = list(reader)
-    ints, floats = {"fold", "images", "trained_epochs", "checkpoint_epoch"}, {"test_top1", "test_top5",
-                                                                                "trained_test_top1"}
-    return [{k: (None if v == "" else int(float(v)) if k in ints else float(v) if k in floats else v)
-             for k, v in r.items()} for r in rows]
+    try:
+        return TABLE.read_rows(path)
+    except ResultsError as exc:  # the report and evaluate_runs.py report TrainErrors
+        raise TrainError(str(exc)) from None
