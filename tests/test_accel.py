@@ -114,6 +114,31 @@ def test_report_from_table(small_results, tmp_path):
     assert (tmp_path / "ratios.png").stat().st_size > 0 and (tmp_path / "energy_split.png").exists()
 
 
+def test_report_sets_skipping_savings_against_the_original(small_results, tmp_path):
+    """The predictive section: energy per image after skipping, and its ratio to the original's
+    after skipping on the same hardware (here 200 - 60 pJ left over 200 - 70 pJ: x1.08)."""
+    from util.accel.report import write_report
+
+    write_csv(table_rows(small_results[1]), tmp_path / "accel_table.csv")
+    density = tmp_path / "density.csv"
+    fields = ["task", "variant", "hardware", "split", "images", "share_nonpositive", "macs_per_image",
+              "macs_saved_per_image", "energy_per_image_pJ", "energy_saved_per_image_pJ"]
+    with open(density, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for variant, saved in (("original", 70.0), ("fold4", 60.0)):
+            for share in (saved / 100, ""):
+                w.writerow({"task": "t", "variant": variant, "hardware": "tpu_like", "split": "test",
+                            "images": 8, "share_nonpositive": share, "macs_per_image": 10.0,
+                            "macs_saved_per_image": 0.0 if share == "" else 5.0,
+                            "energy_per_image_pJ": 100.0, "energy_saved_per_image_pJ": 0.0 if share == "" else saved})
+    text = write_report(tmp_path, relu_density_csv=density).read_text()
+    orig = next(line for line in text.splitlines() if line.startswith("| t | original |"))
+    fold = next(line for line in text.splitlines() if line.startswith("| t | fold4 |"))
+    assert "| 25.0% | 35.0% |" in orig and "| 1.00 |" in orig and "70% —" in orig
+    assert "| 25.0% | 30.0% |" in fold and "| 1.08 |" in fold and "Awaiting" not in text
+
+
 def test_cli_prints_per_image_table_and_writes_csv(small_results, cache_dir, tmp_path):
     p = run_cli("util/accel_sim.py", SMALL, "--folds", "1", "2", "--hardware", "tpu_like", "--both",
                 "--lpf-limit", "2", "--spatial-mappings", "1", "--cache-dir", str(cache_dir), "--workers", "1", "--quiet",

@@ -259,15 +259,32 @@ def _relu_section(path: Path | None) -> str:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["task"], r["variant"], r["hardware"], r["split"], r["images"])].append(r)
-    out = [md_table(["task", "network", "hardware", "split (images)", "MACs saved", "energy saved",
-                     "share <= 0 per layer"],
-                    [[task, variant, hw, f"{split} ({images})",
-                      f"{100 * sum(float(r['macs_saved_per_image']) for r in g) / sum(float(r['macs_per_image']) for r in g):.1f}%",
-                      f"{100 * sum(float(r['energy_saved_per_image_pJ']) for r in g) / sum(float(r['energy_per_image_pJ']) for r in g):.1f}%",
-                      " ".join("—" if r["share_nonpositive"] == "" else f"{100 * float(r['share_nonpositive']):.0f}%"
-                               for r in g)]
-                     for (task, variant, hw, split, images), g in groups.items()], align="llllrrl")]
-    return "\n".join(out)
+
+    def per_image(g: list[dict], col: str) -> float:
+        return sum(float(r[col]) for r in g)
+
+    # energy per image left after skipping, by (task, hardware, split): the original's, which
+    # every network of the same task is set against
+    left = {k: per_image(g, "energy_per_image_pJ") - per_image(g, "energy_saved_per_image_pJ")
+            for k, g in groups.items()}
+    original = {(t, hw, sp): v for (t, variant, hw, sp, _), v in left.items() if variant == "original"}
+    body = []
+    for (task, variant, hw, split, images), g in groups.items():
+        energy, saved = per_image(g, "energy_per_image_pJ"), per_image(g, "energy_saved_per_image_pJ")
+        base = original.get((task, hw, split))
+        body.append([task, variant, hw, f"{split} ({images})",
+                     f"{100 * per_image(g, 'macs_saved_per_image') / per_image(g, 'macs_per_image'):.1f}%",
+                     f"{100 * saved / energy:.1f}%", f"{energy / 1e6:.2f}", f"{(energy - saved) / 1e6:.2f}",
+                     "—" if base is None else f"{(energy - saved) / base:.2f}",
+                     " ".join("—" if r["share_nonpositive"] == "" else f"{100 * float(r['share_nonpositive']):.0f}%"
+                              for r in g)])
+    table = md_table(["task", "network", "hardware", "split (images)", "MACs saved", "energy saved",
+                      "µJ/image", "µJ/image after skipping", "after skipping × original",
+                      "share <= 0 per layer"], body, align="llllrrrrrl")
+    return ("Per image, from ZigZag's unfused per-layer energy scaled by the share of each layer's "
+            "pre-ReLU outputs that are <= 0, measured on the split named (`util/relu_density.py`, "
+            "columns in its CSV). `after skipping × original`: this network's energy per image after "
+            "skipping over the original's after skipping, on the same hardware.\n\n" + table)
 
 
 def write_report(out_dir: Path | str, relu_density_csv: Path | str | None = None) -> Path:
@@ -345,7 +362,11 @@ def write_report(out_dir: Path | str, relu_density_csv: Path | str | None = None
     for hw in t.hardware:
         lines += [f"**{hw}**", "", fusion_table(t, hw, names, fold), ""]
     lines += ["## Band-limiting", "",
-              ("Band-limited networks: run `util/accel_sim.py MODEL --band-limit CR`."
+              ("Not in this table. Band-limited networks run through `util/accel_sim.py MODEL "
+               "--band-limit CR`, but a band-limited conv computed in the frequency domain exports FFT-style "
+               "ops that ZigZag's ONNX front end treats as free (the `free (not modelled)` line "
+               "`accel_sim.py` prints), so only its Conv/Gemm layers are costed and the comparison would "
+               "favour band-limiting by construction."
                if supports_band_limit() else
                "**Pending**: `models.build_model` has no `band_limit` option in this checkout, so no "
                "band-limited network is in the table. `util/accel_sim.py --band-limit CR` is wired to it and "
