@@ -29,8 +29,8 @@ from config.tasks import task_names
 from models import build_model
 from util.bench import backends as bench_backends
 from util.bench.backends import BenchError, check_backend
-from util.bench.fused_net import (INTERPRETER_CONFIG, Conv, Dense, FusedConfig, FusedNet,
-                                  FuseError, InputLayout, Pool, _pack_dense, _Step,
+from util.bench.fused_net import (INTERPRETER_CONFIG, TUNING_CANDIDATES, Conv, Dense, FusedConfig, FusedNet,
+                                  FuseError, InputLayout, Pool, _pack_dense, _padded, _Step,
                                   head_in_kernel, kernel_source, plan_network, schedule)
 
 from conftest import REPO, assert_one_line_error, run_cli
@@ -260,6 +260,21 @@ def test_every_registry_network_and_fold_is_covered():
 
 
 # ------------------------------------------------------------------ in-process: no launch
+def test_tuning_candidates_include_the_default_and_schedule_every_network():
+    """The backend keeps the fastest of these on CUDA: the measured default is among them, none
+    repeats, and each schedules every game and NoScope network; where padding a conv's width to
+    16 saves over a power of two (45 -> 48, not 64), it makes another kernel."""
+    assert FusedConfig() in TUNING_CANDIDATES and len(set(TUNING_CANDIDATES)) == len(TUNING_CANDIDATES)
+    for task in task_names("game") + task_names("noscope"):
+        for fold in (1, 2, 3, 4):
+            plan, _ = plan_network(build_model(task, fold))
+            layout = InputLayout(fold, plan.image_channels)
+            sources = {c: kernel_source(plan, layout, c) for c in TUNING_CANDIDATES}
+            widths = [layer.cout for layer in plan.layers if isinstance(layer, Conv)]
+            if any(_padded(c, 16) < _padded(c, None) for c in widths):
+                assert sources[FusedConfig(channel_multiple=16)] != sources[FusedConfig()], (task, fold)
+
+
 @pytest.mark.parametrize("task,fold,kinds", [
     ("sot/timer3", 1, "CPCCCPCCCPCPD"),
     ("noscope-roundabout", 2, "CCCCDD"),  # both 2x2 pools fused into the conv before them

@@ -37,6 +37,9 @@ GRIDS = {
     # larger pixel blocks (the full grid's trend: 128 beat 64 beat 32)
     "small": [FusedConfig(), FusedConfig(head_in_kernel=True), FusedConfig(tile=2),
               FusedConfig(channel_multiple=16), FusedConfig(block_m=256, num_warps=8)],
+    # the two settings that helped f = 3 in the small grid, alone and together
+    "fold": [FusedConfig(), FusedConfig(channel_multiple=16), FusedConfig(block_m=256, num_warps=8),
+             FusedConfig(channel_multiple=16, block_m=256, num_warps=8)],
 }
 
 

@@ -29,12 +29,16 @@ from __future__ import annotations
 import importlib.util
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from torch import nn
 
+from util.bench.peak import time_loop
 from util.bench.triton_conv import fuse_convs, triton_available
+
+if TYPE_CHECKING:  # fused_net imports BenchError from here
+    from util.bench.fused_net import FusedConfig
 
 BACKENDS = ("eager", "cudagraph", "compile", "triton", "fused", "tensorrt", "auto")
 # auto on CUDA probes these (when available) and keeps the fastest; on CPU it is eager.
@@ -43,6 +47,7 @@ CUDA_ONLY = ("cudagraph", "triton", "fused", "tensorrt")
 COMPILE_MODE = "max-autotune"  # on CPU; on CUDA the same without inductor's CUDA graphs:
 COMPILE_MODE_CUDA = "max-autotune-no-cudagraphs"  # ... the graph is ours (module docstring)
 TRITON_REST_MODE = "default"  # triton backend: inductor's default mode for what is left
+TUNING_ITERS = 50  # fused backend: graph replays per timing of a candidate setting (best of 2)
 
 
 class BenchError(ValueError):
@@ -142,29 +147,46 @@ def _triton(module: nn.Module, example: torch.Tensor) -> Prepared:
     return Prepared("triton", compiled.fn, compiled.setup_seconds)
 
 
-def _fused(module: nn.Module, example: torch.Tensor) -> Prepared:
+def _fused(module: nn.Module, example: torch.Tensor,
+           candidates: Sequence[FusedConfig] | None = None) -> Prepared:
     """The module's forward as one kernel (``util.bench.fused_net``), in our CUDA graph on CUDA.
 
     ``example`` is the model's float input (``FusedNet.folded``; operands, activations and
     weights in its dtype, fp32 accumulation), or, for the runner's
     end-to-end ``VideoPipeline`` (uint8 NHWC frames), the frames: the kernel then reads them
     as NCHW views and normalises with the pipeline's ``scale``/``shift``; the argmax stays a
-    PyTorch op. On CPU (tests, under ``TRITON_INTERPRET=1``) nothing is captured.
+    PyTorch op. On CUDA each of ``candidates`` (default ``TUNING_CANDIDATES``) is captured
+    and timed on ``example`` and the fastest is kept, as Triton's autotuner would: which
+    setting wins depends on the network and the fold. On CPU (tests, under
+    ``TRITON_INTERPRET=1``) the interpreter's setting runs and nothing is captured.
     """
-    from util.bench.fused_net import FusedNet  # it raises BenchError: imported here, no cycle
+    from util.bench.fused_net import TUNING_CANDIDATES, FusedNet  # raises BenchError: no cycle
 
     t0 = time.perf_counter()
-    if example.dtype == torch.uint8:
-        fused = FusedNet(module.model, scale=module.scale.flatten().tolist(),
-                         shift=module.shift.flatten().tolist(), dtype=module.dtype)
+    frames = example.dtype == torch.uint8
 
-        def fn(frames: torch.Tensor) -> torch.Tensor:
-            return fused.images(frames.permute(0, 3, 1, 2)).argmax(1)
-    else:  # operands in the benchmark's precision: fp16, bf16, or fp32 (TF32 dots)
-        fn = FusedNet(module, dtype=example.dtype).folded
-    fn(example)  # writes, imports and compiles the kernel: never timed
-    if example.device.type == "cuda":
-        fn = _cudagraph(fn, example).fn
+    def build(config: FusedConfig | None) -> Callable[[torch.Tensor], torch.Tensor]:
+        if frames:
+            fused = FusedNet(module.model, scale=module.scale.flatten().tolist(),
+                             shift=module.shift.flatten().tolist(), dtype=module.dtype, config=config)
+            return lambda x: fused.images(x.permute(0, 3, 1, 2)).argmax(1)
+        # operands in the benchmark's precision: fp16, bf16, or fp32 (TF32 dots)
+        return FusedNet(module, dtype=example.dtype, config=config).folded
+
+    if example.device.type != "cuda":
+        fn = build(None)
+        fn(example)
+    else:
+        best, best_s = None, float("inf")
+        for config in candidates or TUNING_CANDIDATES:
+            fn = build(config)
+            fn(example)  # writes, imports and compiles the kernel: never timed
+            fn = _cudagraph(fn, example).fn
+            seconds = min(time_loop(lambda: fn(example), TUNING_ITERS, example.device)
+                          for _ in range(2))
+            if seconds < best_s:
+                best, best_s = fn, seconds
+        fn = best
     check_same_output(module, fn, example, "fused")
     return Prepared("fused", fn, time.perf_counter() - t0)
 

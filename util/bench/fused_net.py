@@ -259,6 +259,14 @@ PROGRAMS_PER_SM = 2
 # inputs costs more than the convs: such a head runs as matrix products over the whole batch.
 HEAD_IN_KERNEL_MAX_WEIGHTS = 1 << 17
 
+# The fused backend times these on the batch it is given and keeps the fastest (on CUDA only).
+# H200, fp16, batch 1024, ``fused_sweep.py --grid fold``: multiples of 16 helped the game CNNs
+# at f = 3 (V1 3.06 -> 3.86 M img/s) and lost 2-3x at f = 2; 256-pixel blocks with 8 warps
+# helped NoScope at f = 2-4 (N1 f = 3 1.88 -> 2.43 M) and lost 20-30% on the originals.
+TUNING_CANDIDATES = (FusedConfig(), FusedConfig(channel_multiple=16),
+                     FusedConfig(block_m=256, num_warps=8),
+                     FusedConfig(channel_multiple=16, block_m=256, num_warps=8))
+
 # CPU tensors run under Triton's interpreter, where every tl op costs ~0.3 ms of Python
 # whatever its size: a few large blocks (and NumPy's BLAS for the dots) keep a call fast.
 INTERPRETER_CONFIG = FusedConfig(tile=2, block_m=1024, block_k=128, pool_elements=1 << 20,
