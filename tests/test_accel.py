@@ -289,3 +289,58 @@ def test_relu_density_cli_on_a_tiny_checkpoint(tmp_path):
     bad = run_cli("util/relu_density.py", "--checkpoint", str(tmp_path / "missing.pth"),
                   "--table", str(table))
     assert_one_line_error(bad, "does not exist")
+
+
+# ----------------------------------------------------------------------------- band-limited export
+@pytest.mark.parametrize("cr", [0, 50])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("hw", [(9, 13), (10, 12)])
+def test_band_export_form_equals_the_module(cr, stride, hw):
+    """The export-only form (MatMuls with constants on the right, a grouped 1 x 1 Conv for the
+    channel mixing) computes what BandLimitedConv2d's dft path computes."""
+    from models.bandlimit import BandLimitedConv2d
+    from util.accel.band_export import DftConvExport
+
+    torch.manual_seed(0)
+    layer = BandLimitedConv2d(3, 5, 3, stride, 1, compress_rate=cr, algorithm="dft").eval()
+    x = torch.randn(2, 3, *hw)
+    with torch.no_grad():
+        want, got = layer(x), DftConvExport(layer, hw)(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_band_limited_zigzag_macs_equal_the_dft_products():
+    """ZigZag costs every product of the dft path: its MAC total is dft_macs (from the matrix
+    shapes) over the band-limited convs plus the ordinary layers (1 x 1 convs, the head)."""
+    from models.bandlimit import band_layers
+    from util.accel.band_export import dft_macs, input_sizes
+    from util.accel.network import example_input
+
+    model = build_network(NetworkSpec(SMALL, 2, 1, band_limit=50))
+    layers = band_layers(model)
+    assert layers
+    sizes = input_sizes(model, example_input(model, 1))
+    band = sum(dft_macs(layer, sizes[layer], 1) for layer in layers)
+    rest = thop_macs(model, 1)[1]  # thop counts nn.Conv2d / nn.Linear only, not band layers
+    mapping = get_hardware("tpu_like").mapping_yaml
+    assert zigzag_macs(export_onnx(model, 1), mapping) == band + rest
+    direct = build_network(NetworkSpec(SMALL, 2, 1))
+    assert zigzag_macs(export_onnx(direct, 1), mapping) == thop_macs(direct, 1)[1]
+
+
+def test_band_limited_fft_is_a_one_line_error():
+    from models.bandlimit import band_limit_model
+
+    model = build_network(NetworkSpec(SMALL, 1, 1))
+    band_limit_model(model, compress_rate=50, algorithm="fft")
+    with pytest.raises(AccelError, match="'fft' algorithm: ZigZag costs only Conv/Gemm/MatMul"):
+        export_onnx(model, 1)
+
+
+def test_cli_band_limited_network_runs(cache_dir):
+    p = run_cli("util/accel_sim.py", SMALL, "--folds", "1", "--band-limit", "50", "--hardware",
+                "tpu_like", "--lpf-limit", "2", "--spatial-mappings", "1", "--cache-dir", str(cache_dir),
+                "--workers", "1", "--quiet", timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "original-band50" in p.stdout

@@ -45,8 +45,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="images every network processes (a multiple of every fold); default: "
                         "f images for fold f (the original at batch f, the FoldedCNN on one input)")
     p.add_argument("--band-limit", type=float, default=None, metavar="CR",
-                   help="band-limited network with compression ratio CR (needs build_model's "
-                        "band_limit option)")
+                   help="band-limited network with compression ratio CR, costed as its "
+                        "truncated-DFT products (util/accel/band_export.py)")
     p.add_argument("--efficientnet", action="store_true",
                    help="add the EfficientNet-style baseline (game tasks; one image per input)")
     p.add_argument("--hardware", nargs="+", default=list(DEFAULT_HARDWARE),
@@ -98,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
                       onnx_dir=args.onnx_dir)
     rows = table_rows(results)
     ignored = sorted({op for r in results for op in r.ignored_ops})
-    print(f"ZigZag costs Conv/Gemm layers; free (not modelled): {', '.join(ignored) or 'none'}")
+    print(f"ZigZag costs Conv/Gemm/MatMul layers; free (not modelled): {', '.join(ignored) or 'none'}")
     if args.layers:
         for res in results:
             spec = res.run.network

@@ -7,7 +7,7 @@ memory level). Nothing here simulates hardware itself: ZigZag does, with its shi
 accelerator and mapping descriptions.
 
 Modules: ``hardware`` (the shipped accelerators), ``network`` (registry network -> ONNX at a
-fair batch, MAC counts), ``evaluate`` (ZigZag per layer, cached on disk, in parallel),
-``table`` (rows, per-image figures, ratios, CSV), ``report`` (Markdown and plots),
+fair batch, MAC counts), ``band_export`` (band-limited convs in a form ZigZag costs),
+``evaluate`` (ZigZag per layer, cached on disk, in parallel), ``table`` (rows, per-image figures, ratios, CSV), ``report`` (Markdown and plots),
 ``relu_density`` (share of pre-ReLU outputs <= 0 and the work a zero-skipping accelerator saves).
 """

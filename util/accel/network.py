@@ -102,10 +102,15 @@ def export_onnx(model: nn.Module, batch: int, path: Path | str | None = None):
     """The shape-inferred ONNX graph of ``model`` at ``batch`` inputs (saved to ``path`` if given).
 
     ZigZag reads Conv, Gemm and MatMul nodes and takes every other node (ReLU, max-pool,
-    flatten) as free; shapes come from ONNX shape inference.
+    flatten) as free; shapes come from ONNX shape inference. Band-limited convs are exported
+    in the form ZigZag can cost (``band_export``: their DFT products as MatMuls and a grouped
+    Conv, the filter spectrum precomputed).
     """
     import onnx
 
+    from .band_export import export_form
+
+    model = export_form(model, example_input(model, batch))
     buf = io.BytesIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")

@@ -363,10 +363,12 @@ def write_report(out_dir: Path | str, relu_density_csv: Path | str | None = None
         lines += [f"**{hw}**", "", fusion_table(t, hw, names, fold), ""]
     lines += ["## Band-limiting", "",
               ("Not in this table. Band-limited networks run through `util/accel_sim.py MODEL "
-               "--band-limit CR`, but a band-limited conv computed in the frequency domain exports FFT-style "
-               "ops that ZigZag's ONNX front end treats as free (the `free (not modelled)` line "
-               "`accel_sim.py` prints), so only its Conv/Gemm layers are costed and the comparison would "
-               "favour band-limiting by construction."
+               "--band-limit CR`: each band-limited conv is exported in its truncated-DFT (\"dft\") form "
+               "(`util/accel/band_export.py`), every product of it (column and row transforms, the "
+               "per-frequency channel mixing as a grouped 1 x 1 conv, the inverse transforms) a layer "
+               "ZigZag costs; the filter spectrum is precomputed, and only reshapes and transposes are "
+               "free. The \"fft\" algorithm has no such form (an FFT is not a Conv/Gemm/MatMul) and is a "
+               "one-line error."
                if supports_band_limit() else
                "**Pending**: `models.build_model` has no `band_limit` option in this checkout, so no "
                "band-limited network is in the table. `util/accel_sim.py --band-limit CR` is wired to it and "
