@@ -139,6 +139,25 @@ def test_report_sets_skipping_savings_against_the_original(small_results, tmp_pa
     assert "| 25.0% | 30.0% |" in fold and "| 1.08 |" in fold and "Awaiting" not in text
 
 
+def test_report_sets_band_limited_networks_against_the_direct_ones(small_results, tmp_path):
+    """The band section divides each band-limited total by the direct network's of the same
+    variant and batch on the same hardware (here 300 pJ over 200: x1.50)."""
+    from util.accel.report import write_report
+
+    write_csv(table_rows(small_results[1]), tmp_path / "accel_table.csv")
+    rows = []
+    for variant, energy, cycles in (("original", 200.0, 100.0), ("original-band50", 300.0, 80.0)):
+        rows.append({c: 0 for c in COLUMNS} | {
+            "model": "noscope_coral", "variant": variant, "fold": 1, "batch": 4, "images": 4,
+            "hardware": "tpu_like", "fuse": 0, "opt": "latency", "lpf_limit": 2, "layer_index": TOTAL,
+            "layer": TOTAL, "macs_per_image": 1e6, "energy_per_image_pJ": energy,
+            "cycles_per_image": cycles, "dram_bytes_per_image": 10.0})
+    write_csv(rows, tmp_path / "band_table.csv")
+    text = write_report(tmp_path).read_text()
+    line = next(x for x in text.splitlines() if x.startswith("| N1 | tpu_like | original (batch 4) | 50% |"))
+    assert line.endswith("| 1.50 | 0.80 | 1.00 |"), line
+
+
 def test_cli_prints_per_image_table_and_writes_csv(small_results, cache_dir, tmp_path):
     p = run_cli("util/accel_sim.py", SMALL, "--folds", "1", "2", "--hardware", "tpu_like", "--both",
                 "--lpf-limit", "2", "--spatial-mappings", "1", "--cache-dir", str(cache_dir), "--workers", "1", "--quiet",

@@ -57,6 +57,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="only rewrite the report and plots from OUT/accel_table.csv")
     p.add_argument("--relu-density", type=Path, default=None,
                    help="CSV of util/relu_density.py to add to the report")
+    p.add_argument("--band-table", type=Path, default=None,
+                   help="CSV of util/accel_sim.py runs of band-limited and direct networks "
+                        "(default OUT/band_table.csv when present; model_files/accel/band_table.sh)")
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="parallel ZigZag processes (default: CPU count)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"default {DEFAULT_CACHE}")
@@ -104,7 +107,7 @@ def main(args: argparse.Namespace) -> int:
         raise AccelError(f"{args.out / TABLE} is missing: run without --report-only first")
     from util.accel.report import write_report
 
-    path = write_report(args.out, relu_density_csv=args.relu_density)
+    path = write_report(args.out, relu_density_csv=args.relu_density, band_csv=args.band_table)
     print(f"wrote {path}")
     return 0
 

@@ -23,7 +23,6 @@ from util.reporting.markdown import md_table  # noqa: E402
 
 from .evaluate import FUSION_NOTES  # noqa: E402
 from .hardware import HARDWARE, MEMORY_CLASSES  # noqa: E402
-from .network import supports_band_limit  # noqa: E402
 from .table import OPERANDS, TOTAL, read_csv  # noqa: E402
 
 REPORT = "README.md"
@@ -287,7 +286,39 @@ def _relu_section(path: Path | None) -> str:
             "skipping over the original's after skipping, on the same hardware.\n\n" + table)
 
 
-def write_report(out_dir: Path | str, relu_density_csv: Path | str | None = None) -> Path:
+BAND_TABLE = "band_table.csv"  # util/accel_sim.py rows of band-limited and direct networks
+
+
+def _band_section(path: Path) -> str:
+    """Band-limited networks per image against the same network and batch without band-limiting,
+    both from ``path`` (one search setting, so the ratios compare like with like)."""
+    totals = [r for r in read_csv(path) if r["layer_index"] == TOTAL and not int(r["fuse"])]
+    direct = {(r["model"], r["variant"], int(r["batch"]), r["hardware"]): r
+              for r in totals if "-band" not in r["variant"]}
+    names = short_names()
+    body = []
+    for r in sorted(totals, key=lambda r: (names.get(r["model"], r["model"]), r["hardware"],
+                                           r["variant"].split("-band")[0], int(r["batch"]), r["variant"])):
+        base, _, cr = r["variant"].partition("-band")
+        if not cr:
+            continue
+        d = direct.get((r["model"], base, int(r["batch"]), r["hardware"]))
+        body.append([names.get(r["model"], r["model"]), r["hardware"], f"{base} (batch {r['batch']})", f"{cr}%",
+                     f"{float(r['macs_per_image']) / 1e6:.2f} M",
+                     "—" if d is None else f"{float(d['macs_per_image']) / 1e6:.2f} M",
+                     "—" if d is None else f"{float(r['energy_per_image_pJ']) / float(d['energy_per_image_pJ']):.2f}",
+                     "—" if d is None else f"{float(r['cycles_per_image']) / float(d['cycles_per_image']):.2f}",
+                     "—" if d is None else f"{float(r['dram_bytes_per_image']) / float(d['dram_bytes_per_image']):.2f}"])
+    search = sorted({(r["opt"], r["lpf_limit"]) for r in totals})
+    return (f"From `{path.name}` (fusion off; mapping search {', '.join(f'{o}, lpf_limit {lpf}' for o, lpf in search)}), "
+            "each band-limited network against the same network and batch without band-limiting, "
+            "searched with the same settings; `× direct` per image.\n\n"
+            + md_table(["network", "hardware", "variant", "discarded", "MACs/image", "direct MACs/image",
+                        "energy × direct", "cycles × direct", "DRAM bytes × direct"], body, align="lllrrrrrr"))
+
+
+def write_report(out_dir: Path | str, relu_density_csv: Path | str | None = None,
+                 band_csv: Path | str | None = None) -> Path:
     """Write ``README.md`` and the plots under ``out_dir`` from its table; return the report path."""
     out_dir = Path(out_dir)
     rows = read_csv(out_dir / TABLE)
@@ -361,20 +392,16 @@ def write_report(out_dir: Path | str, relu_density_csv: Path | str | None = None
               f"{fold} with fusion against the unfused original.", ""]
     for hw in t.hardware:
         lines += [f"**{hw}**", "", fusion_table(t, hw, names, fold), ""]
+    band_path = Path(band_csv) if band_csv is not None else out_dir / BAND_TABLE
     lines += ["## Band-limiting", "",
-              ("Not in this table. Band-limited networks run through `util/accel_sim.py MODEL "
+              *([_band_section(band_path), ""] if band_path.exists() else []),
+              ("Band-limited networks run through `util/accel_sim.py MODEL "
                "--band-limit CR`: each band-limited conv is exported in its truncated-DFT (\"dft\") form "
                "(`util/accel/band_export.py`), every product of it (column and row transforms, the "
                "per-frequency channel mixing as a grouped 1 x 1 conv, the inverse transforms) a layer "
                "ZigZag costs; the filter spectrum is precomputed, and only reshapes and transposes are "
                "free. The \"fft\" algorithm has no such form (an FFT is not a Conv/Gemm/MatMul) and is a "
-               "one-line error."
-               if supports_band_limit() else
-               "**Pending**: `models.build_model` has no `band_limit` option in this checkout, so no "
-               "band-limited network is in the table. `util/accel_sim.py --band-limit CR` is wired to it and "
-               "says so in one line until it exists. Caution for then: a band-limited conv computed in the "
-               "frequency domain exports FFT-style ops that ZigZag's ONNX front end treats as free (see the "
-               "`free (not modelled)` line `accel_sim.py` prints), so only its Conv/Gemm layers would be costed."),
+               "one-line error. `model_files/accel/band_table.sh` makes the table above."),
               "", "## Skipping work that ReLU zeroes (predictive)", "", _relu_section(relu_density_csv), "",
               "## What ZigZag's inter-layer fusion is (and is not)", "", FUSION_NOTES, "",
               "## Validation", "",
