@@ -11,8 +11,7 @@ from config.tasks import bench_entries
 from models import build_model
 from util.accel.evaluate import LayerCache, SearchOptions, evaluate_jobs, prepare
 from util.accel.hardware import AccelError, get_hardware, memory_classes, zigzag_inputs
-from util.accel.network import (NetworkSpec, build_network, export_onnx, supports_band_limit,
-                                thop_macs, zigzag_macs)
+from util.accel.network import NetworkSpec, build_network, export_onnx, thop_macs, zigzag_macs
 from util.accel.relu_density import prerelu_shares, skipping_savings
 from util.accel.runs import comparison_specs, run_all
 from util.accel.table import COLUMNS, TOTAL, read_csv, table_rows, write_csv
@@ -184,14 +183,10 @@ def test_bad_options_are_one_line_errors():
 
 
 def test_band_limit_flag():
-    spec = NetworkSpec(SMALL, 1, 1, band_limit=4.0)
-    if supports_band_limit():
-        assert build_network(spec) is not None
-    else:
-        with pytest.raises(AccelError, match="band_limit"):
-            build_network(spec)
-        assert_one_line_error(run_cli("util/accel_sim.py", SMALL, "--band-limit", "4", "--no-cache"),
-                              "band_limit")
+    from models.bandlimit import band_layers
+
+    model = build_network(NetworkSpec(SMALL, 1, 1, band_limit=4.0))
+    assert band_layers(model) and all(layer.compress_rate == 4.0 for layer in band_layers(model))
 
 
 def test_memory_classes_of_shipped_accelerators():

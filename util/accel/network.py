@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import inspect
 import io
 import logging
 import warnings
@@ -36,7 +35,7 @@ class NetworkSpec:
     fold: 1 = the original; ``f`` > 1 = the FoldedCNN (one input holds ``f`` images).
     batch: inputs per run: ``images / images_per_input`` (the original at fold ``f``'s
         comparison runs ``f`` images, so batch ``f``).
-    band_limit: compression ratio of a band-limited network (needs ``build_model(band_limit=)``).
+    band_limit: compression ratio of a band-limited network (``build_model(band_limit=)``).
     """
     model: str
     fold: int = 1
@@ -70,11 +69,6 @@ def original_for(spec: NetworkSpec) -> NetworkSpec:
     return NetworkSpec(original, 1, spec.images, "fold", spec.band_limit)
 
 
-def supports_band_limit() -> bool:
-    """Whether ``build_model`` has a ``band_limit`` option yet."""
-    return "band_limit" in inspect.signature(build_model).parameters
-
-
 def build_network(spec: NetworkSpec) -> nn.Module:
     """The registry network of ``spec`` (eval mode), or a one-line error for a bad request."""
     try:
@@ -83,9 +77,6 @@ def build_network(spec: NetworkSpec) -> nn.Module:
         raise AccelError(str(exc)) from None
     kwargs = {}
     if spec.band_limit is not None:
-        if not supports_band_limit():
-            raise AccelError("band-limited networks are not available yet: build_model has no "
-                             "band_limit option in this checkout; drop --band-limit")
         kwargs["band_limit"] = spec.band_limit
     try:
         model = build_model(entry.task, spec.fold, scaling=spec.scaling, **kwargs)

@@ -303,12 +303,14 @@ def _band_section(path: Path) -> str:
         if not cr:
             continue
         d = direct.get((r["model"], base, int(r["batch"]), r["hardware"]))
+
+        def times(col: str) -> str:  # this network's figure over the direct one's
+            return "—" if d is None else f"{float(r[col]) / float(d[col]):.2f}"
+
         body.append([names.get(r["model"], r["model"]), r["hardware"], f"{base} (batch {r['batch']})", f"{cr}%",
                      f"{float(r['macs_per_image']) / 1e6:.2f} M",
                      "—" if d is None else f"{float(d['macs_per_image']) / 1e6:.2f} M",
-                     "—" if d is None else f"{float(r['energy_per_image_pJ']) / float(d['energy_per_image_pJ']):.2f}",
-                     "—" if d is None else f"{float(r['cycles_per_image']) / float(d['cycles_per_image']):.2f}",
-                     "—" if d is None else f"{float(r['dram_bytes_per_image']) / float(d['dram_bytes_per_image']):.2f}"])
+                     times("energy_per_image_pJ"), times("cycles_per_image"), times("dram_bytes_per_image")])
     search = sorted({(r["opt"], r["lpf_limit"]) for r in totals})
     return (f"From `{path.name}` (fusion off; mapping search {', '.join(f'{o}, lpf_limit {lpf}' for o, lpf in search)}), "
             "each band-limited network against the same network and batch without band-limiting, "
