@@ -52,7 +52,7 @@ from util.records.provenance import device_name, provenance
 from util.training.checkpoint import (RunState, load_checkpoint, load_teacher, resume, resume_source, save_best,
                                       save_current)
 from util.training.errors import USER_ERRORS, TrainError
-from util.training.evaluate import Evaluator, topk_correct
+from util.training.evaluate import Evaluator
 from util.training.interrupt import sigterm_as_ctrl_c
 from util.training.layout import (BEST, CONFIG, CURRENT, DONE, STATS_FIELDS, epoch_row, read_done, run_label, write_done,
                                   write_stats)
@@ -173,26 +173,23 @@ class FoldTrainer:
         n_batches = len(order) // self.batch  # groups never straddle batches; the remainder is dropped
         tail = (len(order) % self.batch) // self.fold * self.fold
         aug_gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed * 7919 + epoch)
-        sums = torch.zeros(3, device=self.device)  # loss*n, top1, top5 (no host sync per step)
+        self.step.start_epoch(order, self.batch, aug_gen)
         seen = 0
         bar = tqdm(total=n_batches + (tail > 0), desc=f"Epoch {epoch}. train", leave=False,
                    disable=not self.cfg.progress, dynamic_ncols=True)
         for b in range(n_batches + (tail > 0)):
-            idx = order[b * self.batch: b * self.batch + (self.batch if b < n_batches else tail)]
-            logits, loss = self.step(idx, aug_gen)
-            labels = self.step.labels.index_select(0, idx)
-            sums += torch.stack([loss * len(idx), topk_correct(logits, labels, 1).float(),
-                                 topk_correct(logits, labels, 5).float()])
-            seen += len(idx)
+            size = self.batch if b < n_batches else tail
+            self.step.batch(b, size)
+            seen += size
             bar.update()
-            if b % 100 == 0 or b == n_batches:  # a host sync; not every step
-                s = sums.tolist()
+            if self.cfg.progress and (b % 100 == 0 or b == n_batches):  # a host sync; not every step
+                s = self.step.sums().tolist()
                 n = max(seen, 1)
                 bar.set_postfix_str(f"Top-1={s[1] / n:.4f}, Top-5={s[2] / n:.4f}, Loss={s[0] / n:.4f}")
         bar.close()
         if self.scheduler is not None:
             self.scheduler.step()
-        s = sums.tolist()
+        s = self.step.sums().tolist()
         n = max(seen, 1)
         return {"classes": classes, "train_loss": s[0] / n, "train_top1": 100 * s[1] / n,
                 "train_top5": 100 * s[2] / n}

@@ -155,6 +155,13 @@ def train_in_process(runs: list[Run], args: argparse.Namespace, savedir: Path, d
     return failures
 
 
+def child_env(jobs: int) -> dict[str, str]:
+    """A child run's environment: unbuffered output, and (unless OMP_NUM_THREADS is set) its share
+    of the CPU cores for PyTorch's CPU threads, so N runs do not start N x cores spinning threads."""
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": threads}
+
+
 def train_parallel(runs: list[Run], args: argparse.Namespace, savedir: Path,
                    devices: list[str]) -> list[str]:
     """--jobs N: every unfinished run as its own ``fold_trainer.py`` process, N at a time;
@@ -185,7 +192,7 @@ def train_parallel(runs: list[Run], args: argparse.Namespace, savedir: Path,
         with open(log, "a") as fh:  # append: a resumed run keeps its earlier log
             return subprocess.Popen([sys.executable, str(REPO_ROOT / "fold_trainer.py"), *config_argv(cfg)],
                                     cwd=REPO_ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                    env=child_env(args.jobs))
 
     def ended(out: Outcome) -> None:
         task, fold, band = out.key

@@ -501,3 +501,48 @@ def test_cifar10_band_limited_run(tmp_path, data_root, monkeypatch):
     assert [(r["task"], r["fold"], r["band_limit"]) for r in rows] == [("cifar10", "1", "50.0")]
     assert abs(float(rows[0]["kept_fraction"]) - 0.5) < 0.03
     assert len(read_csv(tmp_path / "cifar10/fold1-band50/stats.csv")) == 1
+
+
+def test_train_step_sums_are_the_loss_and_hits_of_each_batch_of_the_order():
+    """TrainStep's epoch sums: batch b trains on order[b*full : b*full+size], and the running
+    loss x images and top-1/top-5 hits are those of exactly those images (lr 0 keeps the
+    weights fixed, the same seeded generator replays the same augmentation)."""
+    from models import build_model
+    from util.training.evaluate import topk_correct
+    from util.training.step import TrainStep
+
+    task, fold = get_task("lol/goldnumber-fraction"), 2
+    torch.manual_seed(0)
+    model = build_model(task, fold)
+    images = torch.randint(0, 256, (40, task.in_channels, task.height, task.width), dtype=torch.uint8)
+    labels = torch.randint(0, task.num_classes, (40,))
+    opt = torch.optim.Adam(model.parameters(), lr=0.0)
+    step = TrainStep(model, opt, task, fold, images, labels, None, None, channels_last=False)
+    order = torch.randperm(40)[:30]
+    step.start_epoch(order, 8, torch.Generator().manual_seed(5))
+    for b, size in enumerate([8, 8, 8, 6]):
+        step.batch(b, size)
+    got = step.sums()
+    gen, want = torch.Generator().manual_seed(5), torch.zeros(3)
+    with torch.no_grad():
+        for b, size in enumerate([8, 8, 8, 6]):
+            idx = order[b * 8: b * 8 + size]
+            logits, loss = step.forward_loss(idx, gen)
+            want += torch.stack([loss * size, topk_correct(logits, labels[idx], 1).float(),
+                                 topk_correct(logits, labels[idx], 5).float()])
+    assert torch.allclose(got, want, rtol=1e-5)
+    assert got[2] >= got[1] and want[0] > 0
+    step.start_epoch(order, 8, None)  # a new epoch starts its sums from zero
+    assert step.sums().abs().sum() == 0
+
+
+def test_child_runs_share_the_cpu_threads_unless_told(monkeypatch):
+    import os
+    import train as train_cmd
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert train_cmd.child_env(4)["OMP_NUM_THREADS"] == "4"
+    assert train_cmd.child_env(20)["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert train_cmd.child_env(4)["OMP_NUM_THREADS"] == "3"
+    assert train_cmd.child_env(4)["PYTHONUNBUFFERED"] == "1"

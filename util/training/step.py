@@ -1,9 +1,12 @@
-"""One training step over a batch of image indices: eager, or replayed from a CUDA graph.
+"""The training steps of one epoch: eager, or replayed from a CUDA graph.
 
 The training images live on the device as one uint8 tensor, so a step is gather, augment, fold,
-forward, loss, backward and optimizer step, all on the device. These CNNs are so small that
-launch overhead bounds a step; on CUDA the whole step is captured once in a CUDA graph (for the
-full batch) and replayed. A shorter last batch runs eagerly.
+forward, loss, backward, optimizer step and the epoch's running loss and top-1/top-5 sums, all
+on the device. These CNNs are so small that launch overhead bounds a step, and several runs
+share one GPU: on CUDA the whole step is captured once in a CUDA graph (for the full batch),
+its image indices read from a device copy of the epoch's order at a device-side position that
+the graph itself advances, so a full batch costs one launch (a replay) and no host work. A
+shorter last batch runs eagerly.
 """
 from __future__ import annotations
 
@@ -13,11 +16,15 @@ import torch.nn.functional as F
 from config.tasks import Task
 from datasets import augment, to_float
 from models import fold_images, unfold_logits
+from util.training.evaluate import topk_correct
 
 
 class TrainStep:
-    """``step(idx, gen) -> (per-image logits, loss)`` for the images ``idx`` (a multiple of f).
-    ``targets``: the teacher's logits per image (distillation: MSE), else cross-entropy on labels."""
+    """Trains on an epoch's batches: ``start_epoch(order, full, gen)``, then ``batch(b, size)``
+    for b = 0, 1, ... in turn (``order[b * full : b * full + size]``; only the last may be
+    shorter), then ``sums()``: the epoch's summed
+    loss x images, top-1 and top-5 hits. ``targets``: the teacher's logits per image
+    (distillation: MSE), else cross-entropy on labels."""
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, task: Task, fold: int,
                  images: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None,
@@ -26,11 +33,13 @@ class TrainStep:
         self.images, self.labels, self.targets = images, labels, targets
         self.amp_dtype, self.channels_last = amp_dtype, channels_last
         self.device = images.device
-        # set by capture(): the graph, its fixed index input and its outputs
+        self.running = torch.zeros(3, device=self.device)  # loss * n, top-1 hits, top-5 hits
+        self.order = torch.zeros(0, dtype=torch.long, device=self.device)
+        self.full = 0  # images in a full batch (set by start_epoch or capture)
+        self.gen: torch.Generator | None = None
+        # set by capture(): the graph, the order it reads from and its position in it
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.static_idx: torch.Tensor | None = None
-        self.static_logits: torch.Tensor | None = None
-        self.static_loss: torch.Tensor | None = None
+        self.static_order = self.pos = self.offsets = None
 
     def forward_loss(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image logits and loss of the images ``idx`` (a multiple of f)."""
@@ -47,30 +56,50 @@ class TrainStep:
             loss = F.cross_entropy(logits, self.labels.index_select(0, idx))
         return logits, loss
 
-    def eager(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(self, idx: torch.Tensor, gen: torch.Generator | None) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         logits, loss = self.forward_loss(idx, gen)
         loss.backward()
         self.optimizer.step()
-        return logits.detach(), loss.detach()
+        logits, labels = logits.detach(), self.labels.index_select(0, idx)
+        self.running += torch.stack([loss.detach() * len(idx), topk_correct(logits, labels, 1).float(),
+                                     topk_correct(logits, labels, 5).float()])
 
-    def __call__(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.graph is not None and len(idx) == len(self.static_idx):
-            self.static_idx.copy_(idx)
+    def start_epoch(self, order: torch.Tensor, full: int, gen: torch.Generator | None) -> None:
+        """Begin an epoch over ``order`` (image indices on the device) in batches of ``full``;
+        ``gen`` seeds the eager steps' augmentation (a replay draws from the device's own RNG)."""
+        self.order, self.full, self.gen = order, full, gen
+        self.running.zero_()
+        if self.graph is not None:
+            self.static_order[:len(order)].copy_(order)
+            self.pos.zero_()
+
+    def batch(self, b: int, size: int) -> None:
+        """Train on batch ``b`` of the epoch (``size`` images, a multiple of f)."""
+        if self.graph is not None and size == self.full:
             self.graph.replay()
-            return self.static_logits, self.static_loss
-        return self.eager(idx, gen)
+            return
+        self._step(self.order[b * self.full: b * self.full + size], self.gen)
+
+    def sums(self) -> torch.Tensor:
+        """The epoch's loss x images, top-1 and top-5 hits so far (on the device: no sync)."""
+        return self.running
 
     def capture(self, batch: int) -> None:
-        """Capture gather+augment+forward+backward+step for ``batch`` images in one CUDA graph."""
-        static_idx = torch.zeros(batch, dtype=torch.long, device=self.device)
+        """Capture one full batch's step (index gather at the device position, augment, forward,
+        backward, optimizer step, running sums, position advance) in one CUDA graph."""
+        self.full = batch
+        self.static_order = torch.zeros(len(self.images), dtype=torch.long, device=self.device)
+        self.pos = torch.zeros((), dtype=torch.long, device=self.device)
+        self.offsets = torch.arange(batch, device=self.device)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         params = [t.detach().clone() for t in self.model.state_dict().values()]
         saved = {id(p): {k: v.clone() for k, v in st.items()} for p, st in self.optimizer.state.items()}
+        warm_idx = self.offsets % len(self.images)
         with torch.cuda.stream(side):
             for _ in range(3):  # warm-up on a side stream, as CUDA graph capture requires
-                self.eager(static_idx, None)
+                self._step(warm_idx, None)
         torch.cuda.current_stream().wait_stream(side)
         # Undo the warm-up IN PLACE: the graph must see the same tensors later steps update,
         # and optimizer state created now (not inside capture) so replays do not re-zero it.
@@ -81,11 +110,9 @@ class TrainStep:
                 for k, v in st.items():
                     if isinstance(v, torch.Tensor):
                         v.copy_(saved[id(p)][k]) if id(p) in saved else v.zero_()
+            self.running.zero_()
         graph = torch.cuda.CUDAGraph()
-        self.optimizer.zero_grad(set_to_none=True)
         with torch.cuda.graph(graph):
-            logits, loss = self.forward_loss(static_idx, None)
-            loss.backward()
-            self.optimizer.step()
-        self.graph, self.static_idx = graph, static_idx
-        self.static_logits, self.static_loss = logits.detach(), loss.detach()
+            self._step(self.static_order.index_select(0, self.pos + self.offsets), None)
+            self.pos += batch
+        self.graph = graph
