@@ -10,6 +10,7 @@
 #   BUDGET=540 OUT=/tmp/out bash model_files/paper-h200/game_table.sh
 # TASKS, EFF (EfficientNet tasks) and B32_FOLDS (V1 folds of the batch-32 check) narrow a piece to
 # some runs, e.g. to finish V1 first: TASKS=lol/goldnumber-fraction EFF= B32_FOLDS= (empty: none).
+# CHECK=1 first trains the first task at f = 1 for 8 epochs with and without the CUDA graph.
 # PROBE=1 first measures the aggregate training throughput of V1 at f = 1, 4 with 1 and 8 runs
 # under MPS at this batch and numerics (util/train_throughput.py, CSV in $OUT).
 set -uo pipefail
@@ -35,16 +36,41 @@ if [ "${PROBE:-0}" = 1 ]; then
   done
   echo "probe done at $(( $(date +%s) - t0 )) s"
 fi
+if [ "${CHECK:-0}" = 1 ]; then  # the CUDA-graph steps train as the eager ones do (8 epochs each)
+  t=$(echo $TASKS | cut -d" " -f1)
+  for g in "" --no-cuda-graph; do
+    python3 fold_trainer.py $t 1 $W/check$g --epochs 8 --batch-size $BATCH --amp $AMP --data-root $D --no-progress $g \
+      | grep -E "epoch [0-7]:|rror" | sed "s|^|${g:-graph} |"; done
+  echo "check done at $(( $(date +%s) - t0 )) s"
+fi
 nvidia-cuda-mps-control -d 2>/dev/null && echo "MPS started" || echo "MPS: $(echo get_server_list | nvidia-cuda-mps-control 2>&1 | head -1)"
 C="--data-root $D --devices cuda:0 --no-progress"
 touch $W/train.log $W/eff.log $W/b32.log
+# every 30 s: GPU utilisation and memory, CPU load, and each run's epochs so far (monitor.log)
+( while sleep 30; do echo "$(( $(date +%s) - t0 )) s | $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader) | load $(cut -d' ' -f1 /proc/loadavg) | epochs $(for s in $(find runs -name stats.csv | sort); do echo -n "$(( $(wc -l < $s) - 1 )) "; done)"; done ) > $W/monitor.log 2>&1 &
+MON=$!
+start_epochs() { for s in $(find runs -name stats.csv | sort); do echo "$(dirname $s) $(( $(wc -l < $s) - 1 ))"; done; }
+start_epochs > $W/epochs_before.txt; t_train=$(date +%s)
 [ -n "$TASKS" ] && timeout $(left) python3 train.py $S --tasks $TASKS --folds 1 2 3 4 --eval-orders 10 --jobs $JOBS --batch-size $BATCH --amp $AMP $C > $W/train.log 2>&1 &
 [ -n "$EFF" ] && timeout $(left) python3 train.py $S --tasks $EFF --efficientnet --jobs 4 --batch-size $BATCH --amp $AMP $C > $W/eff.log 2>&1 &
 [ -n "$B32_FOLDS" ] && timeout $(left) python3 train.py $B --tasks lol/goldnumber-fraction --folds $B32_FOLDS --eval-orders 10 --jobs 2 $C > $W/b32.log 2>&1 &
-wait
-echo "trained until $(( $(date +%s) - t0 )) s"
-for s in $(find runs -name stats.csv | sort); do
-  printf "%-70s %5s epochs  %s\n" $(dirname $s) $(( $(wc -l < $s) - 1 )) "$([ -f $(dirname $s)/done.json ] && echo done)"; done
+P=$(jobs -p | grep -v "^$MON$"); [ -n "$P" ] && wait $P; kill $MON 2>/dev/null
+echo "trained until $(( $(date +%s) - t0 )) s"; cat $W/monitor.log
+# per run: epochs, and this piece's wall seconds per epoch next to the trainer's own
+# train / train+eval seconds (the rest is saving and the host's share of the GPU)
+python3 - $W/epochs_before.txt $(( $(date +%s) - t_train )) <<'PY'
+import csv, pathlib, sys
+before = dict(l.split() for l in open(sys.argv[1]) if l.strip())
+wall = float(sys.argv[2])
+for s in sorted(pathlib.Path("runs").rglob("stats.csv")):
+    rows = list(csv.DictReader(open(s))); new = rows[int(before.get(str(s.parent), 0)):]
+    done = " done" if (s.parent / "done.json").exists() else ""
+    if not new:
+        print(f"{str(s.parent):62s} {len(rows):5d} epochs{done}"); continue
+    sec = sum(float(r["seconds"]) for r in new) / len(new); tr = sum(float(r["train_seconds"]) for r in new) / len(new)
+    print(f"{str(s.parent):62s} {len(rows):5d} epochs (+{len(new)}) | wall/epoch {wall / len(new):.3f} s, "
+          f"train {tr:.3f} s, train+eval {sec:.3f} s{done}")
+PY
 for log in $W/train.log $W/eff.log $W/b32.log; do tail -n 2 $log; done
-tar czf - $S $B | split -b 15M - $OUT/game_runs.tgz.
+tar czf - $(ls -d $S $B 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
 ls -la $OUT; echo "total $(( $(date +%s) - t0 )) s"
