@@ -8,8 +8,10 @@
 # After training, runs/paper-h200 and runs/paper-h200-batch32 are packed as $OUT/game_runs.tgz.*
 # (15 MB parts). Run from the repository root on a CUDA machine:
 #   BUDGET=540 OUT=/tmp/out bash model_files/paper-h200/game_table.sh
-# TASKS, EFF (EfficientNet tasks) and B32_FOLDS (V1 folds of the batch-32 check) narrow a piece to
-# some runs, e.g. to finish V1 first: TASKS=lol/goldnumber-fraction EFF= B32_FOLDS= (empty: none).
+# TASKS, EFF (EfficientNet tasks), B32_TASKS and B32_FOLDS (the runs of the batch-32 check, V1 at
+# f = 1, 4 by default) narrow a piece to some runs, e.g. to finish V1 first:
+# TASKS=lol/goldnumber-fraction EFF= B32_FOLDS= (empty: none). B32_TASKS="lol/goldnumber-fraction
+# sot/coin_count-digits_3_4-v2" adds V3 at batch 32, the test of whether batch 256 underfits V3.
 # CHECK=1 first trains the first task at f = 1 for 8 epochs with and without the CUDA graph.
 # PROBE=1 first measures the aggregate training throughput of V1 at f = 1, 4 with 1 and 8 runs
 # under MPS at this batch and numerics (util/train_throughput.py, CSV in $OUT).
@@ -21,13 +23,13 @@ BATCH=${BATCH:-256}; AMP=${AMP:-bf16}; JOBS=${JOBS:-12}
 # the longest runs first (V1, V5, V6), so the last ones to finish are short
 TASKS=${TASKS-"lol/goldnumber-fraction lol/goldnumber-int lol/timer-minutes sot/timer3 apex/squad_count_v2 sot/coin_count-digits_3_4-v2"}
 EFF=${EFF-"lol/goldnumber-fraction sot/timer3 apex/squad_count_v2 sot/coin_count-digits_3_4-v2"}
-B32_FOLDS=${B32_FOLDS-"1 4"}
+B32_FOLDS=${B32_FOLDS-"1 4"}; B32_TASKS=${B32_TASKS-lol/goldnumber-fraction}
 nvidia-smi --query-gpu=name,driver_version,memory.used --format=csv,noheader
 python3 -c 'import torch; print("torch", torch.__version__, torch.version.cuda)'
 if [ ! -d $S ] && [ -n "${RESUME_FROM:-}" ] && ls $RESUME_FROM/game_runs.tgz.* >/dev/null 2>&1; then
   cat $RESUME_FROM/game_runs.tgz.* | tar xzf - && echo "runs resumed from $RESUME_FROM"; fi
 ls -d $S >/dev/null 2>&1 && echo "runs present: $(find runs -name stats.csv | wc -l) with stats"
-python3 util/make_game_data.py $D --tasks $(echo $TASKS $EFF | tr " " "\n" | sort -u) --workers $(nproc) > $W/data.log 2>&1
+python3 util/make_game_data.py $D --tasks $(echo $TASKS $EFF $B32_TASKS | tr " " "\n" | sort -u) --workers $(nproc) > $W/data.log 2>&1
 echo "data ready at $(( $(date +%s) - t0 )) s"; tail -3 $W/data.log
 if [ "${PROBE:-0}" = 1 ]; then
   for f in 1 4; do
@@ -53,7 +55,7 @@ start_epochs() { for s in $(find runs -name stats.csv | sort); do echo "$(dirnam
 start_epochs > $W/epochs_before.txt; t_train=$(date +%s)
 [ -n "$TASKS" ] && timeout $(left) python3 train.py $S --tasks $TASKS --folds 1 2 3 4 --eval-orders 10 --jobs $JOBS --batch-size $BATCH --amp $AMP $C > $W/train.log 2>&1 &
 [ -n "$EFF" ] && timeout $(left) python3 train.py $S --tasks $EFF --efficientnet --jobs 4 --batch-size $BATCH --amp $AMP $C > $W/eff.log 2>&1 &
-[ -n "$B32_FOLDS" ] && timeout $(left) python3 train.py $B --tasks lol/goldnumber-fraction --folds $B32_FOLDS --eval-orders 10 --jobs 2 $C > $W/b32.log 2>&1 &
+[ -n "$B32_FOLDS" ] && [ -n "$B32_TASKS" ] && timeout $(left) python3 train.py $B --tasks $B32_TASKS --folds $B32_FOLDS --eval-orders 10 --jobs $(( $(echo $B32_TASKS | wc -w) * $(echo $B32_FOLDS | wc -w) )) $C > $W/b32.log 2>&1 &
 P=$(jobs -p | grep -v "^$MON$"); [ -n "$P" ] && wait $P; kill $MON 2>/dev/null
 echo "trained until $(( $(date +%s) - t0 )) s"; cat $W/monitor.log
 # per run: epochs, and this piece's wall seconds per epoch next to the trainer's own
