@@ -289,8 +289,10 @@ def test_corrupt_checkpoint_is_a_clear_error_and_kept(tmp_path, data_root):
     run = tmp_path / "lol/goldnumber-fraction/fold1"
     run.mkdir(parents=True)
     (run / "current.pth").write_bytes(b"not a checkpoint")
+    # --no-progress: when this test is the first of its worker to decode the data, the decoding
+    # bars would share stderr with the error line
     p = run_cli("fold_trainer.py", "lol/goldnumber-fraction", "1", str(run), "--data-root", str(data_root),
-                "--device", "cpu", "--epochs", "1")
+                "--device", "cpu", "--epochs", "1", "--no-progress")
     assert_one_line_error(p, "corrupt", str(run / "current.pth"))
     assert (run / "current.pth").read_bytes() == b"not a checkpoint"
 
