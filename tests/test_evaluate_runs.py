@@ -92,3 +92,28 @@ def test_cli_and_report_section(shipped, tmp_path):
     missing = run_cli("util/report.py", str(REPO / "model_files" / "paper-h200"), "--checkpoint-eval",
                       str(tmp_path / "nope.csv"), "--out", str(out))
     assert_one_line_error(missing, "does not exist", "util/evaluate_runs.py")
+
+
+def test_confusion_matrix_counts_every_image_once_and_its_diagonal_is_top1(shipped):
+    from util.training.run_eval import confusion_matrix, confusion_summary, load_trained_model
+
+    save, data = shipped
+    task = get_task(TASK)
+    test = load_split(task, "test", data / TASK, progress=False)
+    for fold in (1, 2):
+        model, _ = load_trained_model(run_dir(save, TASK, fold) / BEST)
+        counts = confusion_matrix(model, TASK, fold, test)
+        row = next(r for r in evaluate_runs(save, [TASK], [fold], data))
+        assert counts.shape == (task.num_classes,) * 2 and int(counts.sum()) == len(test)
+        assert counts.sum(1).tolist() == torch.bincount(test.labels, minlength=task.num_classes).tolist()
+        assert 100 * float(counts.diag().sum()) / len(test) == pytest.approx(row["test_top1"], abs=0.01)
+    counts = torch.tensor([[3, 1, 0], [0, 2, 2], [0, 0, 4]])
+    text = confusion_summary(counts, ("a", "b", "c"), 5)
+    assert "a 75%, b 50%, c 100%" in text and "b -> c: 2, a -> b: 1" in text and "c -> a" not in text
+
+
+def test_evaluate_runs_cli_prints_confusions(shipped):
+    save, data = shipped
+    p = run_cli("util/evaluate_runs.py", str(save), "--folds", "1", "--data-root", str(data), "--confusions", "3")
+    assert p.returncode == 0, p.stderr
+    assert "per class:" in p.stdout and "most frequent mistakes:" in p.stdout

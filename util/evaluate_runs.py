@@ -14,6 +14,10 @@ Examples::
     python3 util/evaluate_runs.py model_files/paper-h200 --tasks lol/goldnumber-fraction --folds 1 2 4 \\
         --data-root runs/default/data --csv runs/default/shipped_eval.csv
     python3 util/report.py runs/default --checkpoint-eval runs/default/shipped_eval.csv
+    # where V3's mistakes go: top-1 per class and the 6 most frequent confusions
+    python3 util/make_game_data.py /tmp/gd --tasks sot/coin_count-digits_3_4-v2
+    python3 util/evaluate_runs.py model_files/paper-h200 --tasks sot/coin_count-digits_3_4-v2 \
+        --folds 1 4 --data-root /tmp/gd --confusions 6
 
 CSV columns (``util/training/run_eval.py``): task, paper_id, fold, split, images, status,
 test_top1, test_top5 (here), trained_test_top1, trained_epochs (the run's own), checkpoint_epoch, run.
@@ -41,6 +45,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (default test)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--csv", default=None, help="write the rows here (atomic); they are printed either way")
+    p.add_argument("--confusions", type=int, default=0, metavar="K",
+                   help="also print each run's top-1 per class and its K most frequent mistakes "
+                        "(true -> predicted), to see whether errors spread over classes or concentrate")
     return p
 
 
@@ -59,11 +66,24 @@ def main(args: argparse.Namespace) -> None:
         here = "no best.pth in this checkout" if r["test_top1"] is None else f"{r['test_top1']:.2f}% on {r['images']} images"
         own = "" if r["trained_test_top1"] is None else f" (its own test split: {r['trained_test_top1']:.2f}%)"
         print(f"{r['task']} ({r['paper_id']}) f={r['fold']}: {here}{own}")
+        if args.confusions > 0 and r["test_top1"] is not None:
+            print(confusions(Path(r["run"]), r["task"], r["fold"], args, torch.device(args.device)))
     if args.csv:
         write_eval_csv(Path(args.csv), rows)
         print(f"wrote {args.csv}")
     else:
         print(format_eval_csv(rows), end="")
+
+
+def confusions(run: Path, task: str, fold: int, args: argparse.Namespace, device) -> str:
+    from datasets import load_split
+    from util.training.layout import BEST
+    from util.training.run_eval import confusion_matrix, confusion_summary, load_trained_model
+
+    t = get_task(task)
+    data = load_split(t, args.split, t.data_dir(Path(args.data_root) if args.data_root else None), progress=False)
+    model, _ = load_trained_model(run / BEST)
+    return confusion_summary(confusion_matrix(model, task, fold, data, device), t.classes, args.confusions)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,29 @@ def evaluate_run(savedir: Path, task: str, fold: int, data: ImageSet, split: str
     return row
 
 
+def confusion_matrix(model: torch.nn.Module, task: str, fold: int, data: ImageSet,
+                     device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """``counts[true, predicted]`` of ``model`` (fold ``fold`` of ``task``) on every image of
+    ``data``, grouped as evaluation groups them."""
+    t = get_task(task)
+    logits, labels = Evaluator(model.to(device), t, fold, device).predict(data)
+    flat = labels * t.num_classes + logits.argmax(1)
+    return torch.bincount(flat, minlength=t.num_classes ** 2).view(t.num_classes, t.num_classes)
+
+
+def confusion_summary(counts: torch.Tensor, classes: tuple[str, ...], top: int) -> str:
+    """Two lines: top-1 (%) per true class, and the ``top`` most frequent mistakes
+    (true -> predicted: images), so one sees whether errors spread or concentrate."""
+    per_class = 100 * counts.diag().float() / counts.sum(1).clamp(min=1)
+    wrong = counts.clone()
+    wrong.fill_diagonal_(0)
+    worst = [(int(i), int(n)) for n, i in zip(*wrong.flatten().topk(min(top, wrong.numel()))) if n > 0]
+    k = len(classes)
+    return ("  per class: " + ", ".join(f"{c} {a:.0f}%" for c, a in zip(classes, per_class.tolist())) + "\n"
+            + "  most frequent mistakes: " + (", ".join(f"{classes[i // k]} -> {classes[i % k]}: {n}"
+                                                      for i, n in worst) or "none"))
+
+
 def evaluate_runs(savedir: Path, tasks: list[str], folds: list[int], data_root: Path | None, split: str = "test",
                   device: torch.device = torch.device("cpu")) -> list[dict[str, Any]]:
     """``evaluate_run`` for every task x fold, each split loaded once per task."""
