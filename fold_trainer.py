@@ -141,7 +141,7 @@ class FoldTrainer:
         self.curriculum = schedule if schedule.enabled else None
         # ------------------------------------------------------------ step and evaluation
         self.step = TrainStep(self.model, self.optimizer, self.task, self.fold, images, labels, targets,
-                              self.amp_dtype, channels_last=self.cuda)
+                              self.amp_dtype, channels_last=self.cuda, full=self.batch)
         self.evaluator = Evaluator(self.model, self.task, self.fold, self.device, self.amp_dtype,
                                    channels_last=self.cuda)
 
@@ -173,7 +173,7 @@ class FoldTrainer:
         n_batches = len(order) // self.batch  # groups never straddle batches; the remainder is dropped
         tail = (len(order) % self.batch) // self.fold * self.fold
         aug_gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed * 7919 + epoch)
-        self.step.start_epoch(order, self.batch, aug_gen)
+        self.step.start_epoch(order, aug_gen)
         seen = 0
         bar = tqdm(total=n_batches + (tail > 0), desc=f"Epoch {epoch}. train", leave=False,
                    disable=not self.cfg.progress, dynamic_ncols=True)
@@ -221,7 +221,7 @@ class FoldTrainer:
                                               **provenance(str(self.device))})
         if self.use_graph and self.state.epoch < self.recipe.epochs:
             try:
-                self.step.capture(self.batch)
+                self.step.capture()
             except RuntimeError as exc:  # keep training: eager steps are slower, not wrong
                 print(f"warning: CUDA graph capture failed ({exc}); training eagerly", flush=True)
         state, tag = self.state, f"[{self.name}]"

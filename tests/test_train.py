@@ -519,9 +519,9 @@ def test_train_step_sums_are_the_loss_and_hits_of_each_batch_of_the_order():
     images = torch.randint(0, 256, (40, task.in_channels, task.height, task.width), dtype=torch.uint8)
     labels = torch.randint(0, task.num_classes, (40,))
     opt = torch.optim.Adam(model.parameters(), lr=0.0)
-    step = TrainStep(model, opt, task, fold, images, labels, None, None, channels_last=False)
+    step = TrainStep(model, opt, task, fold, images, labels, None, None, channels_last=False, full=8)
     order = torch.randperm(40)[:30]
-    step.start_epoch(order, 8, torch.Generator().manual_seed(5))
+    step.start_epoch(order, torch.Generator().manual_seed(5))
     for b, size in enumerate([8, 8, 8, 6]):
         step.batch(b, size)
     got = step.sums()
@@ -534,7 +534,7 @@ def test_train_step_sums_are_the_loss_and_hits_of_each_batch_of_the_order():
                                  topk_correct(logits, labels[idx], 5).float()])
     assert torch.allclose(got, want, rtol=1e-5)
     assert got[2] >= got[1] and want[0] > 0
-    step.start_epoch(order, 8, None)  # a new epoch starts its sums from zero
+    step.start_epoch(order, None)  # a new epoch starts its sums from zero
     assert step.sums().abs().sum() == 0
 
 

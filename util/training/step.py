@@ -20,22 +20,21 @@ from util.training.evaluate import topk_correct
 
 
 class TrainStep:
-    """Trains on an epoch's batches: ``start_epoch(order, full, gen)``, then ``batch(b, size)``
-    for b = 0, 1, ... in turn (``order[b * full : b * full + size]``; only the last may be
-    shorter), then ``sums()``: the epoch's summed
-    loss x images, top-1 and top-5 hits. ``targets``: the teacher's logits per image
-    (distillation: MSE), else cross-entropy on labels."""
+    """Trains on an epoch's batches of ``full`` images: ``start_epoch(order, gen)``, then
+    ``batch(b, size)`` for b = 0, 1, ... in turn (``order[b * full : b * full + size]``; only the
+    last may be shorter), then ``sums()``: the epoch's summed loss x images, top-1 and top-5 hits.
+    ``targets``: the teacher's logits per image (distillation: MSE), else cross-entropy on labels."""
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, task: Task, fold: int,
                  images: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None,
-                 amp_dtype: torch.dtype | None, channels_last: bool) -> None:
+                 amp_dtype: torch.dtype | None, channels_last: bool, full: int) -> None:
         self.model, self.optimizer, self.task, self.fold = model, optimizer, task, fold
         self.images, self.labels, self.targets = images, labels, targets
         self.amp_dtype, self.channels_last = amp_dtype, channels_last
         self.device = images.device
         self.running = torch.zeros(3, device=self.device)  # loss * n, top-1 hits, top-5 hits
         self.order = torch.zeros(0, dtype=torch.long, device=self.device)
-        self.full = 0  # images in a full batch (set by start_epoch or capture)
+        self.full = full  # images in a full batch (a multiple of f)
         self.gen: torch.Generator | None = None
         # set by capture(): the graph, the order it reads from and its position in it
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -65,10 +64,10 @@ class TrainStep:
         self.running += torch.stack([loss.detach() * len(idx), topk_correct(logits, labels, 1).float(),
                                      topk_correct(logits, labels, 5).float()])
 
-    def start_epoch(self, order: torch.Tensor, full: int, gen: torch.Generator | None) -> None:
-        """Begin an epoch over ``order`` (image indices on the device) in batches of ``full``;
-        ``gen`` seeds the eager steps' augmentation (a replay draws from the device's own RNG)."""
-        self.order, self.full, self.gen = order, full, gen
+    def start_epoch(self, order: torch.Tensor, gen: torch.Generator | None) -> None:
+        """Begin an epoch over ``order`` (image indices on the device); ``gen`` seeds the eager
+        steps' augmentation (a replay draws from the device's own RNG)."""
+        self.order, self.gen = order, gen
         self.running.zero_()
         if self.graph is not None:
             self.static_order[:len(order)].copy_(order)
@@ -85,13 +84,12 @@ class TrainStep:
         """The epoch's loss x images, top-1 and top-5 hits so far (on the device: no sync)."""
         return self.running
 
-    def capture(self, batch: int) -> None:
+    def capture(self) -> None:
         """Capture one full batch's step (index gather at the device position, augment, forward,
         backward, optimizer step, running sums, position advance) in one CUDA graph."""
-        self.full = batch
         self.static_order = torch.zeros(len(self.images), dtype=torch.long, device=self.device)
         self.pos = torch.zeros((), dtype=torch.long, device=self.device)
-        self.offsets = torch.arange(batch, device=self.device)
+        self.offsets = torch.arange(self.full, device=self.device)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         params = [t.detach().clone() for t in self.model.state_dict().values()]
@@ -114,5 +112,5 @@ class TrainStep:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             self._step(self.static_order.index_select(0, self.pos + self.offsets), None)
-            self.pos += batch
+            self.pos += self.full
         self.graph = graph
