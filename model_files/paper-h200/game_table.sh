@@ -48,11 +48,11 @@ fi
 nvidia-cuda-mps-control -d 2>/dev/null && echo "MPS started" || echo "MPS: $(echo get_server_list | nvidia-cuda-mps-control 2>&1 | head -1)"
 C="--data-root $D --devices cuda:0 --no-progress"
 touch $W/train.log $W/eff.log $W/b32.log
+epochs() { for s in $(find runs -name stats.csv | sort); do echo "$(dirname $s) $(( $(wc -l < $s) - 1 ))"; done; }
 # every 30 s: GPU utilisation and memory, CPU load, and each run's epochs so far (monitor.log)
-( while sleep 30; do echo "$(( $(date +%s) - t0 )) s | $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader) | load $(cut -d' ' -f1 /proc/loadavg) | epochs $(for s in $(find runs -name stats.csv | sort); do echo -n "$(( $(wc -l < $s) - 1 )) "; done)"; done ) > $W/monitor.log 2>&1 &
+( while sleep 30; do echo "$(( $(date +%s) - t0 )) s | $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader) | load $(cut -d' ' -f1 /proc/loadavg) | epochs $(epochs | cut -d' ' -f2 | tr '\n' ' ')"; done ) > $W/monitor.log 2>&1 &
 MON=$!
-start_epochs() { for s in $(find runs -name stats.csv | sort); do echo "$(dirname $s) $(( $(wc -l < $s) - 1 ))"; done; }
-start_epochs > $W/epochs_before.txt; t_train=$(date +%s)
+epochs > $W/epochs_before.txt; t_train=$(date +%s)
 [ -n "$TASKS" ] && timeout $(left) python3 train.py $S --tasks $TASKS --folds 1 2 3 4 --eval-orders 10 --jobs $JOBS --batch-size $BATCH --amp $AMP $C > $W/train.log 2>&1 &
 [ -n "$EFF" ] && timeout $(left) python3 train.py $S --tasks $EFF --efficientnet --jobs 4 --batch-size $BATCH --amp $AMP $C > $W/eff.log 2>&1 &
 [ -n "$B32_FOLDS" ] && [ -n "$B32_TASKS" ] && timeout $(left) python3 train.py $B --tasks $B32_TASKS --folds $B32_FOLDS --eval-orders 10 --jobs $(( $(echo $B32_TASKS | wc -w) * $(echo $B32_FOLDS | wc -w) )) $C > $W/b32.log 2>&1 &
@@ -74,5 +74,7 @@ for s in sorted(pathlib.Path("runs").rglob("stats.csv")):
           f"train {tr:.3f} s, train+eval {sec:.3f} s{done}")
 PY
 for log in $W/train.log $W/eff.log $W/b32.log; do tail -n 2 $log; done
-tar czf - $(ls -d $S $B 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
+# a finished run needs no current.pth to be skipped next time (done.json says it is done)
+tar czf - $(for d in $(find runs -name done.json -printf "%h\n"); do echo "--exclude=$d/current.pth"; done) \
+  $(ls -d $S $B 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
 ls -la $OUT; echo "total $(( $(date +%s) - t0 )) s"
