@@ -117,3 +117,33 @@ def test_evaluate_runs_cli_prints_confusions(shipped):
     p = run_cli("util/evaluate_runs.py", str(save), "--folds", "1", "--data-root", str(data), "--confusions", "3")
     assert p.returncode == 0, p.stderr
     assert "per class:" in p.stdout and "most frequent mistakes:" in p.stdout
+
+
+def test_position_top1_scores_each_place_of_the_group_on_its_own(monkeypatch):
+    """Places follow predict's grouping (consecutive runs of f in its seeded order, the last group
+    padded), and a network right only at place 0 scores 100% there and chance elsewhere."""
+    from util.training.evaluate import Evaluator
+
+    task, fold = get_task(TASK), 3
+    classes, n = task.num_classes, 7 * 3 + 2
+    ev = Evaluator(torch.nn.Identity(), task, fold, torch.device("cpu"))
+    seq, pos = ev._sequence(n), ev.positions(n)
+    assert len(seq) == 24 and seq[-1] == -1  # 23 images in 8 groups of 3, one blank
+    assert all(int(pos[seq[k]]) == k % fold for k in range(n))
+    labels = torch.arange(n) % classes
+    right = torch.nn.functional.one_hot(labels, classes).float()
+    always_zero = torch.nn.functional.one_hot(torch.zeros_like(labels), classes).float()
+    monkeypatch.setattr(ev, "predict", lambda data: (torch.where((pos == 0)[:, None], right, always_zero), labels))
+    top1 = ev.position_top1(None)
+    assert top1[0] == 100.0
+    for j in (1, 2):  # at places 1 and 2 only the images of class 0 are right
+        assert top1[j] == pytest.approx(100 * float((labels[pos == j] == 0).float().mean()))
+
+
+def test_evaluate_runs_cli_prints_top1_by_place(shipped):
+    save, data = shipped
+    p = run_cli("util/evaluate_runs.py", str(save), "--folds", "1", "2", "--data-root", str(data), "--by-position")
+    assert p.returncode == 0, p.stderr
+    lines = [l for l in p.stdout.splitlines() if "by place in the group" in l]
+    assert len(lines) == 1  # f=2 only: an original has one place
+    assert len(lines[0].split(":")[1].split("(")[0].split("/")) == 2

@@ -18,6 +18,9 @@ Examples::
     python3 util/make_game_data.py /tmp/gd --tasks sot/coin_count-digits_3_4-v2
     python3 util/evaluate_runs.py model_files/paper-h200 --tasks sot/coin_count-digits_3_4-v2 \
         --folds 1 4 --data-root /tmp/gd --confusions 6
+    # top-1 at each place of the group: which of the f images a folded network has learned
+    python3 util/evaluate_runs.py model_files/paper-h200 --tasks sot/timer3 --folds 4 \
+        --data-root /tmp/gd --by-position
 
 CSV columns (``util/training/run_eval.py``): task, paper_id, fold, split, images, status,
 test_top1, test_top5 (here), trained_test_top1, trained_epochs (the run's own), checkpoint_epoch, run.
@@ -48,6 +51,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--confusions", type=int, default=0, metavar="K",
                    help="also print each run's top-1 per class and its K most frequent mistakes "
                         "(true -> predicted), to see whether errors spread over classes or concentrate")
+    p.add_argument("--by-position", action="store_true",
+                   help="also print each folded run's top-1 at every place 0..f-1 of its groups: a "
+                        "place at chance (100 / classes) is one the network has not learned")
     return p
 
 
@@ -68,6 +74,8 @@ def main(args: argparse.Namespace) -> None:
         print(f"{r['task']} ({r['paper_id']}) f={r['fold']}: {here}{own}")
         if args.confusions > 0 and r["test_top1"] is not None:
             print(confusions(Path(r["run"]), r["task"], r["fold"], args, torch.device(args.device)))
+        if args.by_position and r["test_top1"] is not None and r["fold"] > 1:
+            print(by_position(Path(r["run"]), r["task"], r["fold"], args, torch.device(args.device)))
     if args.csv:
         write_eval_csv(Path(args.csv), rows)
         print(f"wrote {args.csv}")
@@ -75,15 +83,30 @@ def main(args: argparse.Namespace) -> None:
         print(format_eval_csv(rows), end="")
 
 
-def confusions(run: Path, task: str, fold: int, args: argparse.Namespace, device) -> str:
+def _split_and_model(run: Path, task: str, args: argparse.Namespace):
     from datasets import load_split
     from util.training.layout import BEST
-    from util.training.run_eval import confusion_matrix, confusion_summary, load_trained_model
+    from util.training.run_eval import load_trained_model
 
     t = get_task(task)
     data = load_split(t, args.split, t.data_dir(Path(args.data_root) if args.data_root else None), progress=False)
-    model, _ = load_trained_model(run / BEST)
+    return t, data, load_trained_model(run / BEST)[0]
+
+
+def confusions(run: Path, task: str, fold: int, args: argparse.Namespace, device) -> str:
+    from util.training.run_eval import confusion_matrix, confusion_summary
+
+    t, data, model = _split_and_model(run, task, args)
     return confusion_summary(confusion_matrix(model, task, fold, data, device), t.classes, args.confusions)
+
+
+def by_position(run: Path, task: str, fold: int, args: argparse.Namespace, device) -> str:
+    from util.training.evaluate import Evaluator
+
+    t, data, model = _split_and_model(run, task, args)
+    top1 = Evaluator(model.to(device), t, fold, device).position_top1(data)
+    return (f"  top-1 by place in the group: {' / '.join(f'{a:.1f}' for a in top1)} "
+            f"(chance {100 / t.num_classes:.1f})")
 
 
 if __name__ == "__main__":

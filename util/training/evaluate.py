@@ -27,6 +27,20 @@ class Evaluator:
         self.model, self.task, self.fold, self.device = model, task, fold, device
         self.amp_dtype, self.channels_last = amp_dtype, channels_last
 
+    def _sequence(self, n: int) -> torch.Tensor:
+        """The fixed order in which ``n`` images are grouped: consecutive runs of f are one
+        group, the last padded with -1 (a blank image)."""
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(EVAL_SEED))
+        return torch.cat([order, torch.full((-n % self.fold,), -1, dtype=torch.long)])
+
+    def positions(self, n: int) -> torch.Tensor:
+        """Each of ``n`` images' place (0..f-1) inside its evaluation group, in data order."""
+        seq = self._sequence(n)
+        pos = torch.empty(n, dtype=torch.long)
+        valid = seq >= 0
+        pos[seq[valid]] = torch.arange(len(seq))[valid] % self.fold
+        return pos
+
     @torch.no_grad()
     def predict(self, data: ImageSet, within_group: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image logits (in ``data``'s order) and labels. Images are grouped by a fixed seeded
@@ -34,8 +48,7 @@ class Evaluator:
         the images inside every group, for the order-agreement check."""
         self.model.eval()
         n, f = len(data), self.fold
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(EVAL_SEED))
-        seq = torch.cat([order, torch.full((-n % f,), -1, dtype=torch.long)])  # -1 = padding
+        seq = self._sequence(n)
         if within_group is not None:
             g = torch.Generator().manual_seed(within_group)
             groups = seq.view(-1, f)
@@ -63,6 +76,15 @@ class Evaluator:
         return {"loss": float(F.cross_entropy(logits, labels)) if len(labels) else 0.0,
                 "top1": 100 * float(topk_correct(logits, labels, 1)) / n,
                 "top5": 100 * float(topk_correct(logits, labels, 5)) / n}
+
+    def position_top1(self, data: ImageSet) -> list[float]:
+        """Top-1 (%) of the images at each place 0..f-1 of their group. A folded network that
+        has learned only some places shows the others at chance (100 / classes)."""
+        logits, labels = self.predict(data)
+        ok = logits.argmax(1) == labels
+        pos = self.positions(len(labels))
+        return [100 * float(ok[pos == j].float().mean()) if bool((pos == j).any()) else float("nan")
+                for j in range(self.fold)]
 
     def order_agreement(self, data: ImageSet, orders: int) -> float:
         """Share (%) of images whose prediction is unchanged when the images inside each
