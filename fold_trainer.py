@@ -288,7 +288,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
-    check_overrides(args.epochs, args.batch_size)
+    check_overrides(args.epochs, args.batch_size, args.lr)
     if args.band_limit is not None:
         check_band_limit(args.band_limit, args.band_algorithm)
     print(train_one(config_from_args(args)), flush=True)

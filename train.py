@@ -265,7 +265,7 @@ def main(args: argparse.Namespace) -> int:
         get_task(t)  # unknown names: one line listing the valid ones
     for f in args.folds:
         check_fold(f)
-    check_overrides(args.epochs, args.batch_size)
+    check_overrides(args.epochs, args.batch_size, args.lr)
     if args.jobs < 1:
         raise TrainError(f"--jobs must be >= 1 (got {args.jobs})")
     if args.checkpoint_cycle < 1:

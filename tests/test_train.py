@@ -246,7 +246,7 @@ def test_fold_trainer_cli_forwards_every_run_setting():
 
     from fold_trainer import get_args_parser
     from util.training.run_config import RunConfig, config_argv, config_from_args
-    changed = dict(task="cifar10", fold=2, outdir="/tmp/r/cifar10/fold2", epochs=3, batch_size=8, device="cuda:1",
+    changed = dict(task="cifar10", fold=2, outdir="/tmp/r/cifar10/fold2", epochs=3, batch_size=8, lr=3e-4, device="cuda:1",
                    channel_align=8, seed=5, data_root="/d", teacher="/t/best.pth", continue_from_file="/c.pth",
                    eval_orders=2, cuda_graph=False, amp="fp16", scale_curriculum=False, progress=False,
                    efficientnet=True, effnet_resize="aspect", band_limit=37.5, band_algorithm="fft")
@@ -254,6 +254,19 @@ def test_fold_trainer_cli_forwards_every_run_setting():
     for cfg in (RunConfig(**changed), RunConfig(task="noscope-coral", fold=1, outdir="o", teacher="t"),
                 RunConfig(task="noscope-coral", fold=1, outdir="runs/x/fold2")):
         assert config_from_args(get_args_parser().parse_args(config_argv(cfg))) == cfg
+
+
+def test_lr_override_reaches_the_optimizer_and_config(tmp_path):
+    """--lr replaces the recipe's rate (what a larger --batch-size may need) and is recorded."""
+    from fold_trainer import make_optimizer
+    from util.training.run_config import RunConfig, effective_recipe
+    base = RunConfig(task="sot/coin_count-digits_3_4-v2", fold=4, outdir=str(tmp_path / "r"))
+    assert effective_recipe(base).lr == get_task(base.task).recipe(4).lr == 1e-4
+    cfg = RunConfig(task=base.task, fold=4, outdir=base.outdir, batch_size=256, lr=8e-4)
+    recipe = effective_recipe(cfg)
+    assert (recipe.lr, recipe.batch_size, recipe.epochs) == (8e-4, 256, get_task(base.task).recipe(4).epochs)
+    opt = make_optimizer(torch.nn.Linear(2, 2), recipe, capturable=False)
+    assert opt.param_groups[0]["lr"] == 8e-4
 
 
 def test_cli_defaults_are_the_dataclass_defaults(tmp_path):
@@ -301,6 +314,7 @@ def test_user_errors_are_one_line(tmp_path, data_root):
     assert_one_line_error(train(tmp_path, data_root, "--tasks", "lol/nope"), "unknown task", "lol/goldnumber-fraction")
     assert_one_line_error(train(tmp_path, data_root, "--folds", "0"), "fold")
     assert_one_line_error(train(tmp_path, data_root, "--jobs", "0"), "--jobs must be >= 1")
+    assert_one_line_error(train(tmp_path, data_root, "--lr", "0"), "--lr must be a positive")
     assert_one_line_error(train(tmp_path, data_root, "--devices", "cpu", "cpu"), "--jobs 2")
     p = run_cli("train.py", str(tmp_path), "--data-root", str(tmp_path / "empty"), "--tasks", "sot/timer3",
                 "--device", "cpu")

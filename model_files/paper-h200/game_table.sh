@@ -5,13 +5,16 @@
 # Every run resumes after its last completed epoch, so the table can be trained in pieces:
 #   BUDGET=S    train for S seconds, then stop every run (each keeps its last epoch)
 #   RESUME_FROM=DIR  unpack DIR/game_runs.tgz.* (a previous piece's output) when runs/ has none
-# After training, runs/paper-h200 and runs/paper-h200-batch32 are packed as $OUT/game_runs.tgz.*
+# After training, runs/paper-h200, runs/paper-h200-batch32 (and -lr<rate>) are packed as $OUT/game_runs.tgz.*
 # (15 MB parts). Run from the repository root on a CUDA machine:
 #   BUDGET=540 OUT=/tmp/out bash model_files/paper-h200/game_table.sh
 # TASKS, EFF (EfficientNet tasks), B32_TASKS and B32_FOLDS (the runs of the batch-32 check, V1 at
 # f = 1, 4 by default) narrow a piece to some runs, e.g. to finish V1 first:
 # TASKS=lol/goldnumber-fraction EFF= B32_FOLDS= (empty: none). B32_TASKS="lol/goldnumber-fraction
 # sot/coin_count-digits_3_4-v2" adds V3 at batch 32, the test of whether batch 256 underfits V3.
+# LRS="8e-4 2.8e-4" with LR_TASKS (and LR_FOLDS, default 4) trains those runs at batch BATCH with
+# each learning rate instead of the recipe's, into runs/paper-h200-lr<rate>: whether a rate scaled
+# with the batch trains the folded networks as batch 32 does (none by default).
 # CHECK=1 first trains the first task at f = 1 for 8 epochs with and without the CUDA graph.
 # PROBE=1 first measures the aggregate training throughput of V1 at f = 1, 4 with 1 and 8 runs
 # under MPS at this batch and numerics (util/train_throughput.py, CSV in $OUT).
@@ -24,12 +27,13 @@ BATCH=${BATCH:-256}; AMP=${AMP:-bf16}; JOBS=${JOBS:-12}
 TASKS=${TASKS-"lol/goldnumber-fraction lol/goldnumber-int lol/timer-minutes sot/timer3 apex/squad_count_v2 sot/coin_count-digits_3_4-v2"}
 EFF=${EFF-"lol/goldnumber-fraction sot/timer3 apex/squad_count_v2 sot/coin_count-digits_3_4-v2"}
 B32_FOLDS=${B32_FOLDS-"1 4"}; B32_TASKS=${B32_TASKS-lol/goldnumber-fraction}
+LRS=${LRS-}; LR_TASKS=${LR_TASKS-}; LR_FOLDS=${LR_FOLDS-4}
 nvidia-smi --query-gpu=name,driver_version,memory.used --format=csv,noheader
 python3 -c 'import torch; print("torch", torch.__version__, torch.version.cuda)'
 if [ ! -d $S ] && [ -n "${RESUME_FROM:-}" ] && ls $RESUME_FROM/game_runs.tgz.* >/dev/null 2>&1; then
   cat $RESUME_FROM/game_runs.tgz.* | tar xzf - && echo "runs resumed from $RESUME_FROM"; fi
 ls -d $S >/dev/null 2>&1 && echo "runs present: $(find runs -name stats.csv | wc -l) with stats"
-python3 util/make_game_data.py $D --tasks $(echo $TASKS $EFF $B32_TASKS | tr " " "\n" | sort -u) --workers $(nproc) > $W/data.log 2>&1
+python3 util/make_game_data.py $D --tasks $(echo $TASKS $EFF $B32_TASKS $LR_TASKS | tr " " "\n" | sort -u) --workers $(nproc) > $W/data.log 2>&1
 echo "data ready at $(( $(date +%s) - t0 )) s"; tail -3 $W/data.log
 if [ "${PROBE:-0}" = 1 ]; then
   for f in 1 4; do
@@ -56,6 +60,7 @@ epochs > $W/epochs_before.txt; t_train=$(date +%s)
 [ -n "$TASKS" ] && timeout $(left) python3 train.py $S --tasks $TASKS --folds 1 2 3 4 --eval-orders 10 --jobs $JOBS --batch-size $BATCH --amp $AMP $C > $W/train.log 2>&1 &
 [ -n "$EFF" ] && timeout $(left) python3 train.py $S --tasks $EFF --efficientnet --jobs 4 --batch-size $BATCH --amp $AMP $C > $W/eff.log 2>&1 &
 [ -n "$B32_FOLDS" ] && [ -n "$B32_TASKS" ] && timeout $(left) python3 train.py $B --tasks $B32_TASKS --folds $B32_FOLDS --eval-orders 10 --jobs $(( $(echo $B32_TASKS | wc -w) * $(echo $B32_FOLDS | wc -w) )) $C > $W/b32.log 2>&1 &
+for lr in $LRS; do [ -n "$LR_TASKS" ] && timeout $(left) python3 train.py runs/paper-h200-lr$lr --tasks $LR_TASKS --folds $LR_FOLDS --eval-orders 10 --jobs $(( $(echo $LR_TASKS | wc -w) * $(echo $LR_FOLDS | wc -w) )) --batch-size $BATCH --amp $AMP --lr $lr $C > $W/lr$lr.log 2>&1 & done
 P=$(jobs -p | grep -v "^$MON$"); [ -n "$P" ] && wait $P; kill $MON 2>/dev/null
 echo "trained until $(( $(date +%s) - t0 )) s"; cat $W/monitor.log
 # per run: epochs, and this piece's wall seconds per epoch next to the trainer's own
@@ -73,8 +78,8 @@ for s in sorted(pathlib.Path("runs").rglob("stats.csv")):
     print(f"{str(s.parent):62s} {len(rows):5d} epochs (+{len(new)}) | wall/epoch {wall / len(new):.3f} s, "
           f"train {tr:.3f} s, train+eval {sec:.3f} s{done}")
 PY
-for log in $W/train.log $W/eff.log $W/b32.log; do tail -n 2 $log; done
+for log in $W/train.log $W/eff.log $W/b32.log $(ls $W/lr*.log 2>/dev/null); do tail -n 2 $log; done
 # a finished run needs no current.pth to be skipped next time (done.json says it is done)
 tar czf - $(for d in $(find runs -name done.json -printf "%h\n"); do echo "--exclude=$d/current.pth"; done) \
-  $(ls -d $S $B 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
+  $(ls -d $S $B runs/paper-h200-lr* 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
 ls -la $OUT; echo "total $(( $(date +%s) - t0 )) s"

@@ -38,6 +38,9 @@ class RunConfig:
     epochs: int | None = field(default=None, metadata=_arg("override the recipe's epochs", "--epochs"))
     batch_size: int | None = field(default=None, metadata=_arg(  # images, before trimming to a multiple of f
         "override the recipe's batch (images)", "--batch-size"))
+    lr: float | None = field(default=None, metadata=_arg(
+        "override the recipe's learning rate, e.g. scaled with a larger --batch-size (a resumed run "
+        "keeps the rate its checkpoint was trained with)", "--lr"))
     device: str = field(default="auto", metadata=_arg("auto (CUDA if present), cpu, cuda, cuda:N", "--device"))
     channel_align: int = field(default=1, metadata=_arg(
         "round internal widths up to a multiple of this", "--channel-align"))
@@ -127,10 +130,12 @@ def config_argv(cfg: RunConfig) -> list[str]:
     return argv
 
 
-def check_overrides(epochs: int | None, batch_size: int | None) -> None:
-    """``--epochs`` and ``--batch-size`` must be positive when given."""
+def check_overrides(epochs: int | None, batch_size: int | None, lr: float | None = None) -> None:
+    """``--epochs``, ``--batch-size`` and ``--lr`` must be positive when given."""
     if epochs is not None and epochs < 1 or batch_size is not None and batch_size < 1:
         raise TrainError("--epochs and --batch-size must be >= 1")
+    if lr is not None and not lr > 0:
+        raise TrainError(f"--lr must be a positive learning rate, got {lr}")
 
 
 def check_band_limit(band_limit: float, algorithm: str) -> None:
@@ -144,4 +149,5 @@ def check_band_limit(band_limit: float, algorithm: str) -> None:
 def effective_recipe(cfg: RunConfig) -> TrainRecipe:
     """The task's recipe for ``cfg.fold`` with the command-line overrides applied."""
     r = get_task(cfg.task).recipe(cfg.fold)
-    return replace(r, batch_size=cfg.batch_size or r.batch_size, epochs=cfg.epochs or r.epochs)
+    return replace(r, batch_size=cfg.batch_size or r.batch_size, epochs=cfg.epochs or r.epochs,
+                   lr=cfg.lr or r.lr)
