@@ -15,6 +15,9 @@
 # LRS="8e-4 2.8e-4" with LR_TASKS (and LR_FOLDS, default 4) trains those runs at batch BATCH with
 # each learning rate instead of the recipe's, into runs/paper-h200-lr<rate>: whether a rate scaled
 # with the batch trains the folded networks as batch 32 does (none by default).
+# BANDS="0 25 50 75" with BAND_TASKS (default apex/squad_count_v2) and BAND_FOLDS (default 1 4)
+# trains the band-limited CNNs of the band-limiting comparison at batch BATCH, AMP numerics, into
+# runs/paper-h200 (folders fold<f>-band<CR>; none by default).
 # CHECK=1 first trains the first task at f = 1 for 8 epochs with and without the CUDA graph.
 # PROBE=1 first measures the aggregate training throughput of V1 at f = 1, 4 with 1 and 8 runs
 # under MPS at this batch and numerics (util/train_throughput.py, CSV in $OUT).
@@ -28,12 +31,13 @@ TASKS=${TASKS-"lol/goldnumber-fraction lol/goldnumber-int lol/timer-minutes sot/
 EFF=${EFF-"lol/goldnumber-fraction sot/timer3 apex/squad_count_v2 sot/coin_count-digits_3_4-v2"}
 B32_FOLDS=${B32_FOLDS-"1 4"}; B32_TASKS=${B32_TASKS-lol/goldnumber-fraction}
 LRS=${LRS-}; LR_TASKS=${LR_TASKS-}; LR_FOLDS=${LR_FOLDS-4}
+BANDS=${BANDS-}; BAND_TASKS=${BAND_TASKS-apex/squad_count_v2}; BAND_FOLDS=${BAND_FOLDS-"1 4"}
 nvidia-smi --query-gpu=name,driver_version,memory.used --format=csv,noheader
 python3 -c 'import torch; print("torch", torch.__version__, torch.version.cuda)'
 if [ ! -d $S ] && [ -n "${RESUME_FROM:-}" ] && ls $RESUME_FROM/game_runs.tgz.* >/dev/null 2>&1; then
   cat $RESUME_FROM/game_runs.tgz.* | tar xzf - && echo "runs resumed from $RESUME_FROM"; fi
 ls -d $S >/dev/null 2>&1 && echo "runs present: $(find runs -name stats.csv | wc -l) with stats"
-python3 util/make_game_data.py $D --tasks $(echo $TASKS $EFF $B32_TASKS $LR_TASKS | tr " " "\n" | sort -u) --workers $(nproc) > $W/data.log 2>&1
+python3 util/make_game_data.py $D --tasks $(echo $TASKS $EFF $B32_TASKS $LR_TASKS ${BANDS:+$BAND_TASKS} | tr " " "\n" | sort -u) --workers $(nproc) > $W/data.log 2>&1
 echo "data ready at $(( $(date +%s) - t0 )) s"; tail -3 $W/data.log
 if [ "${PROBE:-0}" = 1 ]; then
   for f in 1 4; do
@@ -61,6 +65,7 @@ epochs > $W/epochs_before.txt; t_train=$(date +%s)
 [ -n "$EFF" ] && timeout $(left) python3 train.py $S --tasks $EFF --efficientnet --jobs 4 --batch-size $BATCH --amp $AMP $C > $W/eff.log 2>&1 &
 [ -n "$B32_FOLDS" ] && [ -n "$B32_TASKS" ] && timeout $(left) python3 train.py $B --tasks $B32_TASKS --folds $B32_FOLDS --eval-orders 10 --jobs $(( $(echo $B32_TASKS | wc -w) * $(echo $B32_FOLDS | wc -w) )) $C > $W/b32.log 2>&1 &
 for lr in $LRS; do [ -n "$LR_TASKS" ] && timeout $(left) python3 train.py runs/paper-h200-lr$lr --tasks $LR_TASKS --folds $LR_FOLDS --eval-orders 10 --jobs $(( $(echo $LR_TASKS | wc -w) * $(echo $LR_FOLDS | wc -w) )) --batch-size $BATCH --amp $AMP --lr $lr $C > $W/lr$lr.log 2>&1 & done
+[ -n "$BANDS" ] && timeout $(left) python3 train.py $S --tasks $BAND_TASKS --folds $BAND_FOLDS --band-limit $BANDS --jobs $(( $(echo $BAND_TASKS | wc -w) * $(echo $BAND_FOLDS | wc -w) * $(echo $BANDS | wc -w) )) --batch-size $BATCH --amp $AMP $C > $W/band.log 2>&1 &
 P=$(jobs -p | grep -v "^$MON$"); [ -n "$P" ] && wait $P; kill $MON 2>/dev/null
 echo "trained until $(( $(date +%s) - t0 )) s"; cat $W/monitor.log
 # per run: epochs, and this piece's wall seconds per epoch next to the trainer's own
@@ -78,7 +83,7 @@ for s in sorted(pathlib.Path("runs").rglob("stats.csv")):
     print(f"{str(s.parent):62s} {len(rows):5d} epochs (+{len(new)}) | wall/epoch {wall / len(new):.3f} s, "
           f"train {tr:.3f} s, train+eval {sec:.3f} s{done}")
 PY
-for log in $W/train.log $W/eff.log $W/b32.log $(ls $W/lr*.log 2>/dev/null); do tail -n 2 $log; done
+for log in $W/train.log $W/eff.log $W/b32.log $(ls $W/lr*.log $W/band.log 2>/dev/null); do tail -n 2 $log; done
 # a finished run needs no current.pth to be skipped next time (done.json says it is done)
 tar czf - $(for d in $(find runs -name done.json -printf "%h\n"); do echo "--exclude=$d/current.pth"; done) \
   $(ls -d $S $B runs/paper-h200-lr* 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
