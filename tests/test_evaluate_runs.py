@@ -13,7 +13,7 @@ from models import build_model
 from util.training.checkpoint import save_best
 from util.training.errors import TrainError
 from util.training.layout import BEST, run_dir, write_done
-from util.training.run_eval import MISSING, OK, evaluate_runs, read_eval_csv, write_eval_csv
+from util.training.run_eval import MISSING, OK, evaluate_runs, format_eval_csv, read_eval_csv, write_eval_csv
 
 TASK = "lol/goldnumber-fraction"
 
@@ -62,7 +62,7 @@ def test_csv_round_trip_and_a_foreign_csv_is_refused(shipped, tmp_path):
     assert [(r["fold"], r["status"], r["test_top1"]) for r in back] == [(r["fold"], r["status"], r["test_top1"])
                                                                          for r in rows]
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(TrainError, match="not a util/evaluate_runs.py CSV"):
+    with pytest.raises(TrainError, match="lacks column.*written by util/evaluate_runs.py"):
         read_eval_csv(tmp_path / "other.csv")
 
 
@@ -140,10 +140,31 @@ def test_position_top1_scores_each_place_of_the_group_on_its_own(monkeypatch):
         assert top1[j] == pytest.approx(100 * float((labels[pos == j] == 0).float().mean()))
 
 
-def test_evaluate_runs_cli_prints_top1_by_place(shipped):
+def test_evaluate_runs_cli_prints_top1_by_place_and_the_report_shows_it(shipped, tmp_path):
     save, data = shipped
-    p = run_cli("util/evaluate_runs.py", str(save), "--folds", "1", "2", "--data-root", str(data), "--by-position")
+    csv_path = tmp_path / "eval.csv"
+    p = run_cli("util/evaluate_runs.py", str(save), "--folds", "1", "2", "--data-root", str(data), "--by-position",
+                "--csv", str(csv_path))
     assert p.returncode == 0, p.stderr
     lines = [l for l in p.stdout.splitlines() if "by place in the group" in l]
     assert len(lines) == 1  # f=2 only: an original has one place
-    assert len(lines[0].split(":")[1].split("(")[0].split("/")) == 2
+    rows = read_eval_csv(csv_path)
+    assert rows[0]["top1_by_place"] in (None, "")
+    places = [float(a) for a in rows[1]["top1_by_place"].split("/")]
+    assert len(places) == 2 and all(0 <= a <= 100 for a in places)
+    # one prediction gives both: the places' mean is the overall top-1 (equal places: no blank)
+    assert sum(places) / 2 == pytest.approx(rows[1]["test_top1"], abs=0.06)
+    from util.report import checkpoint_eval_section
+    text = checkpoint_eval_section(csv_path)
+    assert "top-1 by place in the group" in text and rows[1]["top1_by_place"] in text
+
+
+def test_an_eval_csv_without_the_places_column_still_reads(shipped, tmp_path):
+    rows = evaluate_runs(shipped[0], [TASK], [1, 2], shipped[1])
+    path = tmp_path / "old.csv"
+    text = format_eval_csv(rows).splitlines()
+    cut = text[0].split(",").index("top1_by_place")
+    path.write_text("\n".join(",".join(c for i, c in enumerate(l.split(",")) if i != cut) for l in text) + "\n")
+    again = read_eval_csv(path)
+    assert [r["test_top1"] for r in again] == [r["test_top1"] for r in rows]
+    assert all(not r["top1_by_place"] for r in again)

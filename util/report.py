@@ -140,6 +140,7 @@ def checkpoint_eval_section(path: Path) -> str:
     rows = read_eval_csv(path)
     here = {(r["task"], r["fold"]): r["test_top1"] for r in rows if r["status"] == OK}
     table, missing = [], []
+    places = any(r.get("top1_by_place") for r in rows)  # evaluate_runs.py --by-position
     for r in rows:
         paper = paper_accuracy(r["task"], r["fold"]) if known_task(r["task"]) else None
         if r["status"] != OK:
@@ -151,14 +152,20 @@ def checkpoint_eval_section(path: Path) -> str:
         recipe = known_task(r["task"]).recipe(r["fold"]).epochs if known_task(r["task"]) else DASH
         epochs = f"{DASH if r['trained_epochs'] is None else r['trained_epochs']} / {recipe}"
         table.append([f"`{r['task']}`", r["paper_id"], r["fold"], fmt(r["test_top1"]), r["images"],
-                      fmt(r["trained_test_top1"]), epochs, fmt(paper), drop])
+                      fmt(r["trained_test_top1"]), epochs, fmt(paper), drop]
+                     + ([r.get("top1_by_place") or DASH] if places else []))
     out = ["### Trained checkpoints on this run's data", "",
            f"The best checkpoints of `{Path(rows[0]['run']).parents[len(Path(rows[0]['task']).parts)] if rows else '?'}` evaluated on this run's "
            f"{rows[0]['split'] if rows else 'test'} split (`util/evaluate_runs.py`, `{path}`), beside the "
            "accuracy each run measured on its own test split and the paper's.", ""]
     if table:
         out.append(md_table(["task", "paper", "f", "top-1 here", "images", "top-1, own test split",
-                             "epochs / recipe", "paper top-1", "vs f = 1 (here / paper)"], table, align="llrrrrrrr"))
+                             "epochs / recipe", "paper top-1", "vs f = 1 (here / paper)"]
+                            + (["top-1 by place in the group"] if places else []), table,
+                            align="llrrrrrrr" + ("l" if places else "")))
+        if places:
+            out += ["", "Top-1 by place: the test images at each place 0..f-1 of their group scored "
+                        "on their own; a place at chance (100 / classes) is one the network has not learned."]
     if missing:
         out += ["", f"No `best.pth` in this checkout for {', '.join(missing)}."]
     return "\n".join(out)

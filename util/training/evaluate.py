@@ -69,18 +69,20 @@ class Evaluator:
             out[part[valid]] = logits[valid]
         return out, data.labels
 
-    def evaluate(self, data: ImageSet) -> dict[str, float]:
-        """``loss``, ``top1`` and ``top5`` (percent) over every image of ``data``."""
-        logits, labels = self.predict(data)
+    def evaluate(self, data: ImageSet, predicted: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
+        """``loss``, ``top1`` and ``top5`` (percent) over every image of ``data`` (of
+        ``predicted``, the output of ``predict(data)``, when given)."""
+        logits, labels = predicted if predicted is not None else self.predict(data)
         n = max(len(labels), 1)
         return {"loss": float(F.cross_entropy(logits, labels)) if len(labels) else 0.0,
                 "top1": 100 * float(topk_correct(logits, labels, 1)) / n,
                 "top5": 100 * float(topk_correct(logits, labels, 5)) / n}
 
-    def position_top1(self, data: ImageSet) -> list[float]:
-        """Top-1 (%) of the images at each place 0..f-1 of their group. A folded network that
-        has learned only some places shows the others at chance (100 / classes)."""
-        logits, labels = self.predict(data)
+    def position_top1(self, data: ImageSet, predicted: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[float]:
+        """Top-1 (%) of the images at each place 0..f-1 of their group (of ``predicted``, the
+        output of ``predict(data)``, when given). A folded network that has learned only some
+        places shows the others at chance (100 / classes)."""
+        logits, labels = predicted if predicted is not None else self.predict(data)
         ok = logits.argmax(1) == labels
         pos = self.positions(len(labels))
         return [100 * float(ok[pos == j].float().mean()) if bool((pos == j).any()) else float("nan")

@@ -29,11 +29,12 @@ from .evaluate import Evaluator
 from .layout import BEST, read_done, run_dir
 
 EVAL_FIELDS = ["task", "paper_id", "fold", "split", "images", "status", "test_top1", "test_top5",
-               "trained_test_top1", "trained_epochs", "checkpoint_epoch", "run"]
+               "trained_test_top1", "trained_epochs", "checkpoint_epoch", "top1_by_place", "run"]
 TABLE = CsvTable(tuple(Column(n, "int") if n in ("fold", "images", "trained_epochs", "checkpoint_epoch")
                        else Column(n, "float") if n in ("test_top1", "test_top5", "trained_test_top1")
                        else Column(n) for n in EVAL_FIELDS),
-                 producer="util/evaluate_runs.py")
+                 producer="util/evaluate_runs.py",
+                 required=tuple(n for n in EVAL_FIELDS if n != "top1_by_place"))  # added later
 OK, MISSING = "ok", "no checkpoint"
 
 
@@ -58,23 +59,34 @@ def load_trained_model(path: Path) -> tuple[FoldableNet, dict[str, Any]]:
     return model.eval(), ckpt
 
 
+def format_places(top1: list[float]) -> str:
+    """The ``top1_by_place`` cell: top-1 (%) at places 0..f-1 of the groups, '74.0/60.5/81.8/76.4'."""
+    return "/".join(f"{a:.1f}" for a in top1)
+
+
 def evaluate_run(savedir: Path, task: str, fold: int, data: ImageSet, split: str,
-                 device: torch.device) -> dict[str, Any]:
-    """One ``EVAL_FIELDS`` row: run ``SAVEDIR/<task>/fold<f>``'s best checkpoint on ``data``."""
+                 device: torch.device, by_place: bool = False) -> dict[str, Any]:
+    """One ``EVAL_FIELDS`` row: run ``SAVEDIR/<task>/fold<f>``'s best checkpoint on ``data``;
+    with ``by_place``, a folded run's top-1 at each place of the group too (one prediction)."""
     t = get_task(task)
     run = run_dir(savedir, t.name, fold)
     done = read_done(run) or {}
     row = {"task": t.name, "paper_id": t.paper_id, "fold": fold, "split": split, "images": len(data),
            "status": MISSING, "test_top1": None, "test_top5": None, "trained_test_top1": done.get("test_top1"),
-           "trained_epochs": done.get("epochs"), "checkpoint_epoch": None, "run": str(run)}
+           "trained_epochs": done.get("epochs"), "checkpoint_epoch": None, "top1_by_place": None,
+           "run": str(run)}
     if not (run / BEST).is_file():
         return row
     model, ckpt = load_trained_model(run / BEST)  # a fold<f> folder: an ordinary FoldedCNN
     if int(ckpt["fold"]) != fold or ckpt["task"] != t.name:
         raise TrainError(f"{run / BEST} holds {ckpt['task']} f={ckpt['fold']}, not {t.name} f={fold}")
-    metrics = Evaluator(model.to(device), t, fold, device).evaluate(data)
+    ev = Evaluator(model.to(device), t, fold, device)
+    predicted = ev.predict(data)
+    metrics = ev.evaluate(data, predicted)
     row.update(status=OK, test_top1=round(metrics["top1"], 2), test_top5=round(metrics["top5"], 2),
                checkpoint_epoch=ckpt.get("epoch"))
+    if by_place and fold > 1:
+        row["top1_by_place"] = format_places(ev.position_top1(data, predicted))
     return row
 
 
@@ -102,12 +114,12 @@ def confusion_summary(counts: torch.Tensor, classes: tuple[str, ...], top: int) 
 
 
 def evaluate_runs(savedir: Path, tasks: list[str], folds: list[int], data_root: Path | None, split: str = "test",
-                  device: torch.device = torch.device("cpu")) -> list[dict[str, Any]]:
+                  device: torch.device = torch.device("cpu"), by_place: bool = False) -> list[dict[str, Any]]:
     """``evaluate_run`` for every task x fold, each split loaded once per task."""
     rows = []
     for task in tasks:
         data = load_split(get_task(task), split, get_task(task).data_dir(data_root), progress=False)
-        rows += [evaluate_run(Path(savedir), task, f, data, split, device) for f in folds]
+        rows += [evaluate_run(Path(savedir), task, f, data, split, device, by_place) for f in folds]
     return rows
 
 
