@@ -8,7 +8,7 @@
 # After training, runs/paper-h200, runs/paper-h200-batch32 (and -lr<rate>) are packed as $OUT/game_runs.tgz.*
 # (15 MB parts). Run from the repository root on a CUDA machine:
 #   BUDGET=540 OUT=/tmp/out bash model_files/paper-h200/game_table.sh
-# TASKS, EFF (EfficientNet tasks), B32_TASKS and B32_FOLDS (the runs of the batch-32 check, V1 at
+# TASKS (at FOLDS, default 1 2 3 4), EFF (EfficientNet tasks), B32_TASKS and B32_FOLDS (the runs of the batch-32 check, V1 at
 # f = 1, 4 by default) narrow a piece to some runs, e.g. to finish V1 first:
 # TASKS=lol/goldnumber-fraction EFF= B32_FOLDS= (empty: none). B32_TASKS="lol/goldnumber-fraction
 # sot/coin_count-digits_3_4-v2" adds V3 at batch 32, the test of whether batch 256 underfits V3.
@@ -28,6 +28,7 @@ OUT=${OUT:-/tmp}; D=/tmp/gd; S=runs/paper-h200; B=runs/paper-h200-batch32; W=/tm
 BATCH=${BATCH:-256}; AMP=${AMP:-bf16}; JOBS=${JOBS:-12}
 # the longest runs first (V1, V5, V6), so the last ones to finish are short
 TASKS=${TASKS-"lol/goldnumber-fraction lol/goldnumber-int lol/timer-minutes sot/timer3 apex/squad_count_v2 sot/coin_count-digits_3_4-v2"}
+FOLDS=${FOLDS-"1 2 3 4"}
 EFF=${EFF-"lol/goldnumber-fraction sot/timer3 apex/squad_count_v2 sot/coin_count-digits_3_4-v2"}
 B32_FOLDS=${B32_FOLDS-"1 4"}; B32_TASKS=${B32_TASKS-lol/goldnumber-fraction}
 LRS=${LRS-}; LR_TASKS=${LR_TASKS-}; LR_FOLDS=${LR_FOLDS-4}
@@ -61,7 +62,7 @@ epochs() { for s in $(find runs -name stats.csv | sort); do echo "$(dirname $s) 
 ( while sleep 30; do echo "$(( $(date +%s) - t0 )) s | $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader) | load $(cut -d' ' -f1 /proc/loadavg) | epochs $(epochs | cut -d' ' -f2 | tr '\n' ' ')"; done ) > $W/monitor.log 2>&1 &
 MON=$!
 epochs > $W/epochs_before.txt; t_train=$(date +%s)
-[ -n "$TASKS" ] && timeout $(left) python3 train.py $S --tasks $TASKS --folds 1 2 3 4 --eval-orders 10 --jobs $JOBS --batch-size $BATCH --amp $AMP $C > $W/train.log 2>&1 &
+[ -n "$TASKS" ] && [ -n "$FOLDS" ] && timeout $(left) python3 train.py $S --tasks $TASKS --folds $FOLDS --eval-orders 10 --jobs $JOBS --batch-size $BATCH --amp $AMP $C > $W/train.log 2>&1 &
 [ -n "$EFF" ] && timeout $(left) python3 train.py $S --tasks $EFF --efficientnet --jobs 4 --batch-size $BATCH --amp $AMP $C > $W/eff.log 2>&1 &
 [ -n "$B32_FOLDS" ] && [ -n "$B32_TASKS" ] && timeout $(left) python3 train.py $B --tasks $B32_TASKS --folds $B32_FOLDS --eval-orders 10 --jobs $(( $(echo $B32_TASKS | wc -w) * $(echo $B32_FOLDS | wc -w) )) $C > $W/b32.log 2>&1 &
 for lr in $LRS; do [ -n "$LR_TASKS" ] && timeout $(left) python3 train.py runs/paper-h200-lr$lr --tasks $LR_TASKS --folds $LR_FOLDS --eval-orders 10 --jobs $(( $(echo $LR_TASKS | wc -w) * $(echo $LR_FOLDS | wc -w) )) --batch-size $BATCH --amp $AMP --lr $lr $C > $W/lr$lr.log 2>&1 & done
