@@ -67,25 +67,31 @@ def make_synthetic(task: str, data_root: str | None, scale: float, frames: int, 
     target = get_task(task).data_dir(data_root)
     if t.family == "game":
         game_root = target.parents[len(Path(t.name).parts) - 1]  # strip <game>/<task>
-        cmd = [sys.executable, "util/make_game_data.py", str(game_root), "--tasks", t.name,
+        cmd = [sys.executable, _tool("make_game_data.py"), str(game_root), "--tasks", t.name,
                "--scale", str(scale), "--seed", str(seed)]
         _run_tool(cmd)
     elif t.family == "noscope":
         name = t.short_name
         work = target.parent / f".{target.name}-work"
         video, labels, frames_dir = work / f"{name}.mp4", work / f"{name}.csv", work / "frames"
-        _run_tool([sys.executable, "util/make_noscope_video.py", name, str(video), str(labels),
+        _run_tool([sys.executable, _tool("make_noscope_video.py"), name, str(video), str(labels),
                    "--frames", str(frames), "--seed", str(seed)])
-        _run_tool([sys.executable, "util/noscope_video_save.py", str(video), str(frames_dir)])
-        _run_tool([sys.executable, "util/noscope_split.py", name, str(target), "--infile", str(labels),
+        _run_tool([sys.executable, _tool("noscope_video_save.py"), str(video), str(frames_dir)])
+        _run_tool([sys.executable, _tool("noscope_split.py"), name, str(target), "--infile", str(labels),
                    "--indir", str(frames_dir), "--print_stats"])
     else:
         raise TrainError(f"{task}: no synthetic data exists for this task; see data/README.md")
 
 
+def _tool(name: str) -> str:
+    """A data tool of ``util/`` by its full path: tools and child runs start in the caller's folder,
+    where the user's relative paths (savedir, ``--data-root``) mean what they meant to train.py."""
+    return str(REPO_ROOT / "util" / name)
+
+
 def _run_tool(cmd: list[str]) -> None:
     print("+", " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=REPO_ROOT)
+    proc = subprocess.run(cmd)
     if proc.returncode:
         raise TrainError(f"data tool failed (exit {proc.returncode}): {' '.join(cmd)}")
 
@@ -191,7 +197,7 @@ def train_parallel(runs: list[Run], args: argparse.Namespace, savedir: Path,
         print(f"[start] {run_label(task, fold, band)} on {device} (log: {log})", flush=True)
         with open(log, "a") as fh:  # append: a resumed run keeps its earlier log
             return subprocess.Popen([sys.executable, str(REPO_ROOT / "fold_trainer.py"), *config_argv(cfg)],
-                                    cwd=REPO_ROOT, stdout=fh, stderr=subprocess.STDOUT,
+                                    stdout=fh, stderr=subprocess.STDOUT,
                                     env=child_env(args.jobs))
 
     def ended(out: Outcome) -> None:

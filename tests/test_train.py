@@ -223,6 +223,21 @@ def test_jobs_2_trains_runs_in_child_processes_and_resumes(tmp_path, data_root):
     assert [(r["task"], r["fold"]) for r in read_csv(tmp_path / "results.csv")] == runs
 
 
+def test_jobs_2_from_another_folder_keeps_relative_paths_there(tmp_path, data_root):
+    """Relative savedir and --data-root mean the caller's folder to the child runs too (they once
+    ran in the repository root: logs went to the caller's folder, checkpoints to the repository)."""
+    import shutil
+    shutil.copytree(data_root / "game_data", tmp_path / "d" / "game_data")
+    p = subprocess.run([sys.executable, str(REPO / "train.py"), "runs/rel", "--data-root", "d", "--device", "cpu",
+                        "--tasks", "lol/goldnumber-fraction", "--folds", "1", "2", "--epochs", "1", "--jobs", "2"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    for f in (1, 2):
+        run = tmp_path / "runs/rel/lol/goldnumber-fraction" / f"fold{f}"
+        assert (run / STATS).is_file() and (run / DONE).is_file() and (run / "train.log").is_file()
+    assert not (REPO / "runs/rel").exists()
+
+
 def test_jobs_sigterm_stops_every_child_cleanly(tmp_path, data_root):
     args = [sys.executable, "train.py", str(tmp_path), "--data-root", str(data_root), "--device", "cpu",
             "--tasks", "lol/goldnumber-fraction", "--folds", "1", "2", "--epochs", "400", "--jobs", "2"]
