@@ -6,8 +6,12 @@
 #   BUDGET=S    train for S seconds, then stop every run (each keeps its last epoch)
 #   RESUME_FROM=DIR  unpack DIR/game_runs.tgz.* (a previous piece's output) when runs/ has none
 # After training, runs/paper-h200, runs/paper-h200-batch32 (and -lr<rate>) are packed as $OUT/game_runs.tgz.*
-# (15 MB parts). Run from the repository root on a CUDA machine:
+# (15 MB parts). runs/ is made in the current folder. On a CUDA machine, from the repository root:
 #   BUDGET=540 OUT=/tmp/out bash model_files/paper-h200/game_table.sh
+# Every run starts at once (one train.py per task and kind of run), each as soon as its task's data
+# is ready: the data is drawn in the background, smallest task first, while the GPU trains.
+# DATA_ROOT (/tmp/gd), WORK (logs, /tmp/gwork), DEVICE (cuda:0) and SCALE (of the data, 1) are for
+# other machines; tests/test_game_table.py runs two tiny pieces on the CPU with DEVICE=cpu AMP=none.
 # TASKS (at FOLDS, default 1 2 3 4), EFF (EfficientNet tasks), B32_TASKS and B32_FOLDS (the runs of the batch-32 check, V1 at
 # f = 1, 4 by default) narrow a piece to some runs, e.g. to finish V1 first:
 # TASKS=lol/goldnumber-fraction EFF= B32_FOLDS= (empty: none). B32_TASKS="lol/goldnumber-fraction
@@ -24,8 +28,11 @@
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 t0=$(date +%s); BUDGET=${BUDGET:-560}; left() { echo $(( t0 + BUDGET - $(date +%s) )); }
-OUT=${OUT:-/tmp}; D=/tmp/gd; S=runs/paper-h200; B=runs/paper-h200-batch32; W=/tmp/gwork; mkdir -p $W $OUT
-BATCH=${BATCH:-256}; AMP=${AMP:-bf16}; JOBS=${JOBS:-12}
+# runs/ is made in the current folder; the code is this script's repository
+REPO=$(cd "$(dirname "$0")/../.." && pwd); export PYTHONPATH=$REPO${PYTHONPATH:+:$PYTHONPATH}
+OUT=${OUT:-/tmp}; D=${DATA_ROOT:-/tmp/gd}; W=${WORK:-/tmp/gwork}; S=runs/paper-h200; B=runs/paper-h200-batch32
+mkdir -p $W $OUT
+BATCH=${BATCH:-256}; AMP=${AMP:-bf16}; DEVICE=${DEVICE:-cuda:0}; SCALE=${SCALE:-1}
 # the longest runs first (V1, V5, V6), so the last ones to finish are short
 TASKS=${TASKS-"lol/goldnumber-fraction lol/goldnumber-int lol/timer-minutes sot/timer3 apex/squad_count_v2 sot/coin_count-digits_3_4-v2"}
 FOLDS=${FOLDS-"1 2 3 4"}
@@ -33,41 +40,58 @@ EFF=${EFF-"lol/goldnumber-fraction sot/timer3 apex/squad_count_v2 sot/coin_count
 B32_FOLDS=${B32_FOLDS-"1 4"}; B32_TASKS=${B32_TASKS-lol/goldnumber-fraction}
 LRS=${LRS-}; LR_TASKS=${LR_TASKS-}; LR_FOLDS=${LR_FOLDS-4}
 BANDS=${BANDS-}; BAND_TASKS=${BAND_TASKS-apex/squad_count_v2}; BAND_FOLDS=${BAND_FOLDS-"1 4"}
-nvidia-smi --query-gpu=name,driver_version,memory.used --format=csv,noheader
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.used --format=csv,noheader
 python3 -c 'import torch; print("torch", torch.__version__, torch.version.cuda)'
 if [ ! -d $S ] && [ -n "${RESUME_FROM:-}" ] && ls $RESUME_FROM/game_runs.tgz.* >/dev/null 2>&1; then
   cat $RESUME_FROM/game_runs.tgz.* | tar xzf - && echo "runs resumed from $RESUME_FROM"; fi
 ls -d $S >/dev/null 2>&1 && echo "runs present: $(find runs -name stats.csv | wc -l) with stats"
-python3 util/make_game_data.py $D --tasks $(echo $TASKS $EFF $B32_TASKS $LR_TASKS ${BANDS:+$BAND_TASKS} | tr " " "\n" | sort -u) --workers $(nproc) > $W/data.log 2>&1
-echo "data ready at $(( $(date +%s) - t0 )) s"; tail -3 $W/data.log
+# Data is made one task at a time in the background, the smallest first, and each task's runs start
+# as soon as its data is complete (ROOT/<task>/.complete), so the GPU trains while the rest is drawn.
+ALL=$(echo $TASKS $EFF $B32_TASKS $LR_TASKS ${BANDS:+$BAND_TASKS} | tr " " "\n" | sort -u)
+by_size() { python3 -c 'import sys; from config.tasks import get_task
+print(" ".join(sorted(sys.argv[1:], key=lambda t: sum(get_task(t).data.images_per_class.values()) * get_task(t).num_classes)))' "$@"; }
+( for t in $(by_size $ALL); do python3 $REPO/util/make_game_data.py $D --tasks $t --scale $SCALE --workers $(nproc) 2>&1 | tr '\r' '\n' | grep -v '%|'; done
+  echo "data ready at $(( $(date +%s) - t0 )) s" ) > $W/data.log 2>&1 &
+DATA=$!
+ready() { for t in "$@"; do until [ -f $D/$t/.complete ]; do
+  [ $(left) -gt 0 ] || { echo "$t: its data was not ready within the budget" >&2; return 1; }
+  kill -0 $DATA 2>/dev/null || [ -f $D/$t/.complete ] || {
+  echo "no data for $t: see $W/data.log" >&2; tail -3 $W/data.log >&2; return 1; }; sleep 2; done; done; }
 if [ "${PROBE:-0}" = 1 ]; then
+  ready lol/goldnumber-fraction || exit 1
   for f in 1 4; do
-    timeout 150 python3 util/train_throughput.py --data-root $D --folds $f --runs 1 8 --mps on --epochs 30 \
+    timeout 150 python3 $REPO/util/train_throughput.py --data-root $D --folds $f --runs 1 8 --mps on --epochs 30 \
       --batch-size $BATCH --amp $AMP --csv $OUT/train_throughput_b$BATCH.csv --append 2>&1 | grep -E "^\[N=|Error|error"
   done
   echo "probe done at $(( $(date +%s) - t0 )) s"
 fi
 if [ "${CHECK:-0}" = 1 ]; then  # the CUDA-graph steps train as the eager ones do (8 epochs each)
-  t=$(echo $TASKS | cut -d" " -f1)
+  t=$(echo $TASKS | cut -d" " -f1); ready $t || exit 1
   for g in "" --no-cuda-graph; do
-    python3 fold_trainer.py $t 1 $W/check$g --epochs 8 --batch-size $BATCH --amp $AMP --data-root $D --no-progress $g \
+    python3 $REPO/fold_trainer.py $t 1 $W/check$g --epochs 8 --batch-size $BATCH --amp $AMP --data-root $D --no-progress $g \
       | grep -E "epoch [0-7]:|rror" | sed "s|^|${g:-graph} |"; done
   echo "check done at $(( $(date +%s) - t0 )) s"
 fi
-nvidia-cuda-mps-control -d 2>/dev/null && echo "MPS started" || echo "MPS: $(echo get_server_list | nvidia-cuda-mps-control 2>&1 | head -1)"
-C="--data-root $D --devices cuda:0 --no-progress"
-touch $W/train.log $W/eff.log $W/b32.log
+if command -v nvidia-cuda-mps-control >/dev/null; then
+  nvidia-cuda-mps-control -d 2>/dev/null && echo "MPS started" || echo "MPS: $(echo get_server_list | nvidia-cuda-mps-control 2>&1 | head -1)"; fi
+C="--data-root $D --devices $DEVICE --no-progress"
 epochs() { for s in $(find runs -name stats.csv | sort); do echo "$(dirname $s) $(( $(wc -l < $s) - 1 ))"; done; }
 # every 30 s: GPU utilisation and memory, CPU load, and each run's epochs so far (monitor.log)
-( while sleep 30; do echo "$(( $(date +%s) - t0 )) s | $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader) | load $(cut -d' ' -f1 /proc/loadavg) | epochs $(epochs | cut -d' ' -f2 | tr '\n' ' ')"; done ) > $W/monitor.log 2>&1 &
+( while sleep 30; do echo "$(( $(date +%s) - t0 )) s | $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null) | load $(cut -d' ' -f1 /proc/loadavg) | epochs $(epochs | cut -d' ' -f2 | tr '\n' ' ')"; done ) > $W/monitor.log 2>&1 &
 MON=$!
 epochs > $W/epochs_before.txt; t_train=$(date +%s)
-[ -n "$TASKS" ] && [ -n "$FOLDS" ] && timeout $(left) python3 train.py $S --tasks $TASKS --folds $FOLDS --eval-orders 10 --jobs $JOBS --batch-size $BATCH --amp $AMP $C > $W/train.log 2>&1 &
-[ -n "$EFF" ] && timeout $(left) python3 train.py $S --tasks $EFF --efficientnet --jobs 4 --batch-size $BATCH --amp $AMP $C > $W/eff.log 2>&1 &
-[ -n "$B32_FOLDS" ] && [ -n "$B32_TASKS" ] && timeout $(left) python3 train.py $B --tasks $B32_TASKS --folds $B32_FOLDS --eval-orders 10 --jobs $(( $(echo $B32_TASKS | wc -w) * $(echo $B32_FOLDS | wc -w) )) $C > $W/b32.log 2>&1 &
-for lr in $LRS; do [ -n "$LR_TASKS" ] && timeout $(left) python3 train.py runs/paper-h200-lr$lr --tasks $LR_TASKS --folds $LR_FOLDS --eval-orders 10 --jobs $(( $(echo $LR_TASKS | wc -w) * $(echo $LR_FOLDS | wc -w) )) --batch-size $BATCH --amp $AMP --lr $lr $C > $W/lr$lr.log 2>&1 & done
-[ -n "$BANDS" ] && timeout $(left) python3 train.py $S --tasks $BAND_TASKS --folds $BAND_FOLDS --band-limit $BANDS --jobs $(( $(echo $BAND_TASKS | wc -w) * $(echo $BAND_FOLDS | wc -w) * $(echo $BANDS | wc -w) )) --batch-size $BATCH --amp $AMP $C > $W/band.log 2>&1 &
-P=$(jobs -p | grep -v "^$MON$"); [ -n "$P" ] && wait $P; kill $MON 2>/dev/null
+n() { echo $# ; }
+# one train.py per task and kind of run, each started when its task's data is ready; every run at once
+launch() { local t=$1 log=$2; shift 2; ( ready $t && timeout $(left) python3 $REPO/train.py "$@" --tasks $t $C >> $W/$log.log 2>&1 ) & }
+for t in $TASKS; do [ -n "$FOLDS" ] && launch $t train $S --folds $FOLDS --eval-orders 10 --jobs $(n $FOLDS) --batch-size $BATCH --amp $AMP; done
+for t in $EFF; do launch $t eff $S --efficientnet --jobs 1 --batch-size $BATCH --amp $AMP; done
+for t in $B32_TASKS; do [ -n "$B32_FOLDS" ] && launch $t b32 $B --folds $B32_FOLDS --eval-orders 10 --jobs $(n $B32_FOLDS); done
+for lr in $LRS; do for t in $LR_TASKS; do launch $t lr$lr runs/paper-h200-lr$lr --folds $LR_FOLDS --eval-orders 10 \
+  --jobs $(n $LR_FOLDS) --batch-size $BATCH --amp $AMP --lr $lr; done; done
+for t in $BAND_TASKS; do [ -n "$BANDS" ] && launch $t band $S --folds $BAND_FOLDS --band-limit $BANDS \
+  --jobs $(( $(n $BAND_FOLDS) * $(n $BANDS) )) --batch-size $BATCH --amp $AMP; done
+P=$(jobs -p | grep -v -e "^$MON$" -e "^$DATA$"); [ -n "$P" ] && wait $P; kill $MON 2>/dev/null
+kill $DATA 2>/dev/null && echo "data still being made at the end: stopped (its finished tasks are kept)"
 echo "trained until $(( $(date +%s) - t0 )) s"; cat $W/monitor.log
 # per run: epochs, and this piece's wall seconds per epoch next to the trainer's own
 # train / train+eval seconds (the rest is saving and the host's share of the GPU)
@@ -84,7 +108,7 @@ for s in sorted(pathlib.Path("runs").rglob("stats.csv")):
     print(f"{str(s.parent):62s} {len(rows):5d} epochs (+{len(new)}) | wall/epoch {wall / len(new):.3f} s, "
           f"train {tr:.3f} s, train+eval {sec:.3f} s{done}")
 PY
-for log in $W/train.log $W/eff.log $W/b32.log $(ls $W/lr*.log $W/band.log 2>/dev/null); do tail -n 2 $log; done
+tail -n 2 $W/data.log; for log in $(ls $W/train.log $W/eff.log $W/b32.log $W/lr*.log $W/band.log 2>/dev/null); do tail -n 2 $log; done
 # a finished run needs no current.pth to be skipped next time (done.json says it is done)
 tar czf - $(for d in $(find runs -name done.json -printf "%h\n"); do echo "--exclude=$d/current.pth"; done) \
   $(ls -d $S $B runs/paper-h200-lr* 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
