@@ -12,7 +12,7 @@ from datasets import load_split, to_float
 from models import build_model
 from util.training.checkpoint import save_best
 from util.training.errors import TrainError
-from util.training.layout import BEST, run_dir, write_done
+from util.training.layout import BEST, CURRENT, run_dir, write_done
 from util.training.run_eval import MISSING, OK, evaluate_runs, format_eval_csv, read_eval_csv, write_eval_csv
 
 TASK = "lol/goldnumber-fraction"
@@ -168,3 +168,21 @@ def test_an_eval_csv_without_the_places_column_still_reads(shipped, tmp_path):
     again = read_eval_csv(path)
     assert [r["test_top1"] for r in again] == [r["test_top1"] for r in rows]
     assert all(not r["top1_by_place"] for r in again)
+
+
+def test_checkpoint_current_evaluates_a_run_in_training(shipped, tmp_path):
+    """--checkpoint current: the latest epoch's weights, for a run without best.pth yet."""
+    save, data = shipped
+    before = evaluate_runs(save, [TASK], [2], data, by_place=True)[0]
+    run = run_dir(save, TASK, 2)
+    (run / BEST).rename(run / CURRENT)  # a run in training: only current.pth
+    assert evaluate_runs(save, [TASK], [2], data)[0]["status"] == MISSING
+    row = evaluate_runs(save, [TASK], [2], data, by_place=True, checkpoint=CURRENT)[0]
+    assert row["status"] == OK and row["checkpoint_epoch"] == 7  # the same weights, now read from current.pth
+    assert (row["test_top1"], row["top1_by_place"]) == (before["test_top1"], before["top1_by_place"])
+    p = run_cli("util/evaluate_runs.py", str(save), "--folds", "2", "--data-root", str(data), "--checkpoint", "current",
+                "--by-position")
+    assert p.returncode == 0, p.stderr
+    assert "by place in the group" in p.stdout and f"{row['test_top1']:.2f}%" in p.stdout
+    p = run_cli("util/evaluate_runs.py", str(save), "--folds", "2", "--data-root", str(data))
+    assert p.returncode == 0 and "no best.pth in this checkout" in p.stdout

@@ -21,6 +21,9 @@ Examples::
     # top-1 at each place of the group: which of the f images a folded network has learned
     python3 util/evaluate_runs.py model_files/paper-h200 --tasks sot/timer3 --folds 4 \
         --data-root /tmp/gd --by-position
+    # the same for a run still in training, at its latest epoch
+    python3 util/evaluate_runs.py runs/paper-h200-lr8e-4 --tasks sot/coin_count-digits_3_4-v2 --folds 4 \
+        --data-root /tmp/gd --by-position --checkpoint current
 
 CSV columns (``util/training/run_eval.py``): task, paper_id, fold, split, images, status,
 test_top1, test_top5 (here), trained_test_top1, trained_epochs (the run's own), checkpoint_epoch,
@@ -56,22 +59,26 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="also measure each folded run's top-1 at every place 0..f-1 of its groups (the "
                         "top1_by_place column): a place at chance (100 / classes) is one the network "
                         "has not learned")
+    p.add_argument("--checkpoint", choices=("best", "current"), default="best",
+                   help="best.pth (default: the epoch of best validation top-1) or current.pth (the latest "
+                        "epoch: a run in training, before every class is active and best.pth exists)")
     return p
 
 
 def main(args: argparse.Namespace) -> None:
     import torch
 
-    from util.training.run_eval import evaluate_runs, format_eval_csv, write_eval_csv
+    from util.training.run_eval import CHECKPOINTS, evaluate_runs, format_eval_csv, write_eval_csv
 
     tasks = [get_task(t).name for t in args.tasks]
     folds = [check_fold(f) for f in args.folds]
     if not Path(args.savedir).is_dir():
         raise TrainError(f"{args.savedir} is not a folder; give a train.py output folder such as model_files/paper-h200")
     rows = evaluate_runs(Path(args.savedir), tasks, folds, Path(args.data_root) if args.data_root else None,
-                         args.split, torch.device(args.device), by_place=args.by_position)
+                         args.split, torch.device(args.device), by_place=args.by_position,
+                         checkpoint=CHECKPOINTS[args.checkpoint])
     for r in rows:
-        here = "no best.pth in this checkout" if r["test_top1"] is None else f"{r['test_top1']:.2f}% on {r['images']} images"
+        here = f"no {CHECKPOINTS[args.checkpoint]} in this checkout" if r["test_top1"] is None else f"{r['test_top1']:.2f}% on {r['images']} images"
         own = "" if r["trained_test_top1"] is None else f" (its own test split: {r['trained_test_top1']:.2f}%)"
         print(f"{r['task']} ({r['paper_id']}) f={r['fold']}: {here}{own}")
         if args.confusions > 0 and r["test_top1"] is not None:
@@ -88,12 +95,11 @@ def main(args: argparse.Namespace) -> None:
 
 def _split_and_model(run: Path, task: str, args: argparse.Namespace):
     from datasets import load_split
-    from util.training.layout import BEST
-    from util.training.run_eval import load_trained_model
+    from util.training.run_eval import CHECKPOINTS, load_trained_model
 
     t = get_task(task)
     data = load_split(t, args.split, t.data_dir(Path(args.data_root) if args.data_root else None), progress=False)
-    return t, data, load_trained_model(run / BEST)[0]
+    return t, data, load_trained_model(run / CHECKPOINTS[args.checkpoint])[0]
 
 
 def confusions(run: Path, task: str, fold: int, args: argparse.Namespace, device) -> str:

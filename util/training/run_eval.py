@@ -26,7 +26,7 @@ from util.records.atomic import atomic_write_text
 from .checkpoint import load_checkpoint, model_weights
 from .errors import TrainError
 from .evaluate import Evaluator
-from .layout import BEST, read_done, run_dir
+from .layout import BEST, CURRENT, read_done, run_dir
 
 EVAL_FIELDS = ["task", "paper_id", "fold", "split", "images", "status", "test_top1", "test_top5",
                "trained_test_top1", "trained_epochs", "checkpoint_epoch", "top1_by_place", "run"]
@@ -36,6 +36,7 @@ TABLE = CsvTable(tuple(Column(n, "int") if n in ("fold", "images", "trained_epoc
                  producer="util/evaluate_runs.py",
                  required=tuple(n for n in EVAL_FIELDS if n != "top1_by_place"))  # added later
 OK, MISSING = "ok", "no checkpoint"
+CHECKPOINTS = {"best": BEST, "current": CURRENT}  # --checkpoint: the best epoch's, or the latest epoch's
 
 
 def load_trained_model(path: Path) -> tuple[FoldableNet, dict[str, Any]]:
@@ -65,9 +66,10 @@ def format_places(top1: list[float]) -> str:
 
 
 def evaluate_run(savedir: Path, task: str, fold: int, data: ImageSet, split: str,
-                 device: torch.device, by_place: bool = False) -> dict[str, Any]:
-    """One ``EVAL_FIELDS`` row: run ``SAVEDIR/<task>/fold<f>``'s best checkpoint on ``data``;
-    with ``by_place``, a folded run's top-1 at each place of the group too (one prediction)."""
+                 device: torch.device, by_place: bool = False, checkpoint: str = BEST) -> dict[str, Any]:
+    """One ``EVAL_FIELDS`` row: run ``SAVEDIR/<task>/fold<f>``'s ``checkpoint`` (``best.pth``, or
+    ``current.pth`` for a run in training) on ``data``; with ``by_place``, a folded run's top-1 at
+    each place of the group too (one prediction)."""
     t = get_task(task)
     run = run_dir(savedir, t.name, fold)
     done = read_done(run) or {}
@@ -75,11 +77,11 @@ def evaluate_run(savedir: Path, task: str, fold: int, data: ImageSet, split: str
            "status": MISSING, "test_top1": None, "test_top5": None, "trained_test_top1": done.get("test_top1"),
            "trained_epochs": done.get("epochs"), "checkpoint_epoch": None, "top1_by_place": None,
            "run": str(run)}
-    if not (run / BEST).is_file():
+    if not (run / checkpoint).is_file():
         return row
-    model, ckpt = load_trained_model(run / BEST)  # a fold<f> folder: an ordinary FoldedCNN
+    model, ckpt = load_trained_model(run / checkpoint)  # a fold<f> folder: an ordinary FoldedCNN
     if int(ckpt["fold"]) != fold or ckpt["task"] != t.name:
-        raise TrainError(f"{run / BEST} holds {ckpt['task']} f={ckpt['fold']}, not {t.name} f={fold}")
+        raise TrainError(f"{run / checkpoint} holds {ckpt['task']} f={ckpt['fold']}, not {t.name} f={fold}")
     ev = Evaluator(model.to(device), t, fold, device)
     predicted = ev.predict(data)
     metrics = ev.evaluate(data, predicted)
@@ -114,12 +116,13 @@ def confusion_summary(counts: torch.Tensor, classes: tuple[str, ...], top: int) 
 
 
 def evaluate_runs(savedir: Path, tasks: list[str], folds: list[int], data_root: Path | None, split: str = "test",
-                  device: torch.device = torch.device("cpu"), by_place: bool = False) -> list[dict[str, Any]]:
+                  device: torch.device = torch.device("cpu"), by_place: bool = False,
+                  checkpoint: str = BEST) -> list[dict[str, Any]]:
     """``evaluate_run`` for every task x fold, each split loaded once per task."""
     rows = []
     for task in tasks:
         data = load_split(get_task(task), split, get_task(task).data_dir(data_root), progress=False)
-        rows += [evaluate_run(Path(savedir), task, f, data, split, device, by_place) for f in folds]
+        rows += [evaluate_run(Path(savedir), task, f, data, split, device, by_place, checkpoint) for f in folds]
     return rows
 
 
