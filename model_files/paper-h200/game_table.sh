@@ -91,7 +91,7 @@ for lr in $LRS; do for t in $LR_TASKS; do launch $t lr$lr runs/paper-h200-lr$lr 
 for t in $BAND_TASKS; do [ -n "$BANDS" ] && launch $t band $S --folds $BAND_FOLDS --band-limit $BANDS \
   --jobs $(( $(n $BAND_FOLDS) * $(n $BANDS) )) --batch-size $BATCH --amp $AMP; done
 P=$(jobs -p | grep -v -e "^$MON$" -e "^$DATA$"); [ -n "$P" ] && wait $P; kill $MON 2>/dev/null
-kill $DATA 2>/dev/null && echo "data still being made at the end: stopped (its finished tasks are kept)"
+pkill -P $DATA 2>/dev/null; kill $DATA 2>/dev/null && echo "data still being made at the end: stopped (its finished tasks are kept)"
 echo "trained until $(( $(date +%s) - t0 )) s"; cat $W/monitor.log
 # per run: epochs, and this piece's wall seconds per epoch next to the trainer's own
 # train / train+eval seconds (the rest is saving and the host's share of the GPU)
