@@ -7,7 +7,8 @@ RUN is a run folder holding ``stats.csv`` (``SAVEDIR/<task>/fold<f>/``, as train
 optionally named ``LABEL=FOLDER``. Epochs are ``stats.csv``'s own, counted from 0 (``--epochs 299`` is the row after 300 epochs of
 training). A run that has not reached an epoch shows ``-`` there; the
 last row (``last``) is each run's latest epoch, and ``best`` the epoch of best validation top-1
-among epochs with every class active (as the trainer picks ``best.pth``) with its test top-1.
+among epochs with the most classes active so far (for a finished run, every class: the epoch of
+its ``best.pth``), with its test top-1.
 
 Examples::
 
@@ -60,7 +61,7 @@ def load_curve(folder: Path, metrics: list[str]) -> pd.DataFrame:
 
 
 def best_epoch(df: pd.DataFrame) -> int:
-    """Epoch of best validation top-1 among epochs with every class active (the first on ties)."""
+    """Epoch of best validation top-1 among epochs with the most classes active (the first on ties)."""
     full = df[df["classes"] == df["classes"].max()]
     return int(full["val_top1"].idxmax())
 
