@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import assert_one_line_error
+from conftest import assert_one_line_error
 from util.compare_curves import best_epoch, compare, load_curve, parse_run
 from util.training.layout import STATS, STATS_FIELDS
 

@@ -1,6 +1,7 @@
 """Training: tiny runs on CPU through train.py / fold_trainer.py as a user runs them."""
 import csv
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -226,7 +227,6 @@ def test_jobs_2_trains_runs_in_child_processes_and_resumes(tmp_path, data_root):
 def test_jobs_2_from_another_folder_keeps_relative_paths_there(tmp_path, data_root):
     """Relative savedir and --data-root mean the caller's folder to the child runs too (they once
     ran in the repository root: logs went to the caller's folder, checkpoints to the repository)."""
-    import shutil
     shutil.copytree(data_root / "game_data", tmp_path / "d" / "game_data")
     p = subprocess.run([sys.executable, str(REPO / "train.py"), "runs/rel", "--data-root", "d", "--device", "cpu",
                         "--tasks", "lol/goldnumber-fraction", "--folds", "1", "2", "--epochs", "1", "--jobs", "2"],
