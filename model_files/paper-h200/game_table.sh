@@ -5,7 +5,7 @@
 # Every run resumes after its last completed epoch, so the table can be trained in pieces:
 #   BUDGET=S    train for S seconds, then stop every run (each keeps its last epoch)
 #   RESUME_FROM=DIR  unpack DIR/game_runs.tgz.* (a previous piece's output) when runs/ has none
-# After training, runs/paper-h200, runs/paper-h200-batch32 (and -lr<rate>) are packed as $OUT/game_runs.tgz.*
+# After training, runs/paper-h200, runs/paper-h200-batch32 (and -batch64, -lr<rate>) are packed as $OUT/game_runs.tgz.*
 # (15 MB parts). runs/ is made in the current folder. On a CUDA machine, from the repository root:
 #   BUDGET=540 OUT=/tmp/out bash model_files/paper-h200/game_table.sh
 # Every run starts at once (one train.py per task and kind of run), each as soon as its task's data
@@ -16,6 +16,8 @@
 # f = 1, 4 by default) narrow a piece to some runs, e.g. to finish V1 first:
 # TASKS=lol/goldnumber-fraction EFF= B32_FOLDS= (empty: none). B32_TASKS="lol/goldnumber-fraction
 # sot/coin_count-digits_3_4-v2" adds V3 at batch 32, the test of whether batch 256 underfits V3.
+# B64_TASKS with B64_FOLDS (default 4) trains those runs at batch 64 in fp32 into runs/paper-h200-batch64:
+# whether batch 64 trains the folded networks as the recipe's 32 does, at fewer steps (none by default).
 # LRS="8e-4 2.8e-4" with LR_TASKS (and LR_FOLDS, default 4) trains those runs at batch BATCH with
 # each learning rate instead of the recipe's, into runs/paper-h200-lr<rate>: whether a rate scaled
 # with the batch trains the folded networks as batch 32 does (none by default).
@@ -38,6 +40,7 @@ TASKS=${TASKS-"lol/goldnumber-fraction lol/goldnumber-int lol/timer-minutes sot/
 FOLDS=${FOLDS-"1 2 3 4"}
 EFF=${EFF-"lol/goldnumber-fraction sot/timer3 apex/squad_count_v2 sot/coin_count-digits_3_4-v2"}
 B32_FOLDS=${B32_FOLDS-"1 4"}; B32_TASKS=${B32_TASKS-lol/goldnumber-fraction}
+B64_TASKS=${B64_TASKS-}; B64_FOLDS=${B64_FOLDS-4}
 LRS=${LRS-}; LR_TASKS=${LR_TASKS-}; LR_FOLDS=${LR_FOLDS-4}
 BANDS=${BANDS-}; BAND_TASKS=${BAND_TASKS-apex/squad_count_v2}; BAND_FOLDS=${BAND_FOLDS-"1 4"}
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.used --format=csv,noheader
@@ -47,7 +50,7 @@ if [ ! -d $S ] && [ -n "${RESUME_FROM:-}" ] && ls $RESUME_FROM/game_runs.tgz.* >
 ls -d $S >/dev/null 2>&1 && echo "runs present: $(find runs -name stats.csv | wc -l) with stats"
 # Data is made one task at a time in the background, the smallest first, and each task's runs start
 # as soon as its data is complete (ROOT/<task>/.complete), so the GPU trains while the rest is drawn.
-ALL=$(echo $TASKS $EFF $B32_TASKS $LR_TASKS ${BANDS:+$BAND_TASKS} | tr " " "\n" | sort -u)
+ALL=$(echo $TASKS $EFF $B32_TASKS $B64_TASKS $LR_TASKS ${BANDS:+$BAND_TASKS} | tr " " "\n" | sort -u)
 by_size() { python3 -c 'import sys; from config.tasks import get_task
 print(" ".join(sorted(sys.argv[1:], key=lambda t: sum(get_task(t).data.images_per_class.values()) * get_task(t).num_classes)))' "$@"; }
 ( for t in $(by_size $ALL); do python3 $REPO/util/make_game_data.py $D --tasks $t --scale $SCALE --workers $(nproc) 2>&1 | tr '\r' '\n' | grep -v '%|'; done
@@ -86,6 +89,8 @@ launch() { local t=$1 log=$2; shift 2; ( ready $t && timeout $(left) python3 $RE
 for t in $TASKS; do [ -n "$FOLDS" ] && launch $t train $S --folds $FOLDS --eval-orders 10 --jobs $(n $FOLDS) --batch-size $BATCH --amp $AMP; done
 for t in $EFF; do launch $t eff $S --efficientnet --jobs 1 --batch-size $BATCH --amp $AMP; done
 for t in $B32_TASKS; do [ -n "$B32_FOLDS" ] && launch $t b32 $B --folds $B32_FOLDS --eval-orders 10 --jobs $(n $B32_FOLDS); done
+for t in $B64_TASKS; do [ -n "$B64_FOLDS" ] && launch $t b64 runs/paper-h200-batch64 --folds $B64_FOLDS --eval-orders 10 \
+  --jobs $(n $B64_FOLDS) --batch-size 64; done
 for lr in $LRS; do for t in $LR_TASKS; do launch $t lr$lr runs/paper-h200-lr$lr --folds $LR_FOLDS --eval-orders 10 \
   --jobs $(n $LR_FOLDS) --batch-size $BATCH --amp $AMP --lr $lr; done; done
 for t in $BAND_TASKS; do [ -n "$BANDS" ] && launch $t band $S --folds $BAND_FOLDS --band-limit $BANDS \
@@ -108,8 +113,8 @@ for s in sorted(pathlib.Path("runs").rglob("stats.csv")):
     print(f"{str(s.parent):62s} {len(rows):5d} epochs (+{len(new)}) | wall/epoch {wall / len(new):.3f} s, "
           f"train {tr:.3f} s, train+eval {sec:.3f} s{done}")
 PY
-tail -n 2 $W/data.log; for log in $(ls $W/train.log $W/eff.log $W/b32.log $W/lr*.log $W/band.log 2>/dev/null); do tail -n 2 $log; done
+tail -n 2 $W/data.log; for log in $(ls $W/train.log $W/eff.log $W/b32.log $W/b64.log $W/lr*.log $W/band.log 2>/dev/null); do tail -n 2 $log; done
 # a finished run needs no current.pth to be skipped next time (done.json says it is done)
 tar czf - $(for d in $(find runs -name done.json -printf "%h\n"); do echo "--exclude=$d/current.pth"; done) \
-  $(ls -d $S $B runs/paper-h200-lr* 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
+  $(ls -d $S $B runs/paper-h200-batch64 runs/paper-h200-lr* 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
 ls -la $OUT; echo "total $(( $(date +%s) - t0 )) s"
