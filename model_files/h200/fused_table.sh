@@ -6,7 +6,8 @@
 #   MODELS="game_lol/goldnumber-fraction noscope_coral" STEPS="fused triton" BUDGET=560 OUT=/tmp/out \
 #     bash model_files/h200/fused_table.sh
 # MODELS narrows the table to some benchmark models and STEPS (default: fused triton e2e compile
-# layers) to some of its parts, so that a table too long for one call is split over several.
+# layers) to some of its parts, so that a table too long for one call (560 s timed the fused rows of
+# every model and the triton rows of two) is split over several.
 # Compiling dominates (the triton backend: ~10 minutes for every model and fold, one process
 # at a time), so a prepass compiles everything in parallel processes first, timing nothing; the
 # timed pass then runs one process at a time and re-runs each Triton autotune alone, so
