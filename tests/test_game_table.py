@@ -22,7 +22,7 @@ def piece(cwd: Path, out: Path, tmp: Path, budget: int, resume: Path | None = No
            "OUT": str(out), "DATA_ROOT": str(tmp / "gd"), "WORK": str(tmp / f"w-{cwd.name}"),
            "DEVICE": "cpu", "AMP": "none", "SCALE": "0.005", "BUDGET": str(budget),
            "TASKS": V3, "FOLDS": "2", "EFF": "", "B32_TASKS": "", "LR_TASKS": V3, "LRS": "8e-4", "LR_FOLDS": "2",
-           "B64_TASKS": V3, "B64_FOLDS": "2"}
+           "B64_TASKS": V3, "B64_FOLDS": "2", "BANDS": "50", "BAND_TASKS": V3, "BAND_FOLDS": "1 2"}
     if resume:
         env["RESUME_FROM"] = str(resume)
     return subprocess.run(["bash", str(SCRIPT)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
@@ -37,11 +37,15 @@ def test_pieces_train_pack_and_resume(tmp_path):
     first = piece(tmp_path / "a", tmp_path / "out1", tmp_path, budget=35)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     runs = {"recipe": Path("runs/paper-h200") / V3 / "fold2", "lr": Path("runs/paper-h200-lr8e-4") / V3 / "fold2",
-            "batch64": Path("runs/paper-h200-batch64") / V3 / "fold2"}
+            "batch64": Path("runs/paper-h200-batch64") / V3 / "fold2",
+            "band f=1": Path("runs/paper-h200") / V3 / "fold1-band50",
+            "band f=2": Path("runs/paper-h200-batch32") / V3 / "fold2-band50"}
     done1 = {k: epochs(tmp_path / "a" / r) for k, r in runs.items()}
     assert all(n >= 1 for n in done1.values()), done1
-    config = json.loads((tmp_path / "a" / runs["batch64"] / "config.json").read_text())
-    assert config["recipe"]["batch_size"] == 64, config["recipe"]
+    # each run at its batch: the folded band-limited run at the recipe's 32, as the folded runs
+    batch = {k: json.loads((tmp_path / "a" / r / "config.json").read_text())["recipe"]["batch_size"]
+             for k, r in runs.items()}
+    assert batch == {"recipe": 256, "lr": 256, "batch64": 64, "band f=1": 256, "band f=2": 32}, batch
     assert "data ready at" in first.stdout and "total" in first.stdout
     assert not (REPO / "runs" / "paper-h200-lr8e-4").exists()  # nothing written into the repository
     parts = sorted((tmp_path / "out1").glob("game_runs.tgz.*"))

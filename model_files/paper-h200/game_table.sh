@@ -23,8 +23,9 @@
 # each learning rate instead of the recipe's, into runs/paper-h200-lr<rate>: whether a rate scaled
 # with the batch trains the folded networks as batch 32 does (none by default).
 # BANDS="0 25 50 75" with BAND_TASKS (default apex/squad_count_v2) and BAND_FOLDS (default 1 4)
-# trains the band-limited CNNs of the band-limiting comparison at batch BATCH, AMP numerics, into
-# runs/paper-h200 (folders fold<f>-band<CR>; none by default).
+# trains the band-limited CNNs of the band-limiting comparison as the others: f = 1 at batch BATCH
+# with AMP numerics into runs/paper-h200, folded ones at batch 32 in fp32 into runs/paper-h200-batch32
+# (folders fold<f>-band<CR>; none by default).
 # CHECK=1 first trains the first task at f = 1 for 8 epochs with and without the CUDA graph.
 # PROBE=1 first measures the aggregate training throughput of V1 at f = 1, 4 with 1 and 8 runs
 # under MPS at this batch and numerics (util/train_throughput.py, CSV in $OUT).
@@ -94,8 +95,12 @@ for t in $B64_TASKS; do [ -n "$B64_FOLDS" ] && launch $t b64 runs/paper-h200-bat
   --jobs $(n $B64_FOLDS) --batch-size 64; done
 for lr in $LRS; do for t in $LR_TASKS; do launch $t lr$lr runs/paper-h200-lr$lr --folds $LR_FOLDS --eval-orders 10 \
   --jobs $(n $LR_FOLDS) --batch-size $BATCH --amp $AMP --lr $lr; done; done
-for t in $BAND_TASKS; do [ -n "$BANDS" ] && launch $t band $S --folds $BAND_FOLDS --band-limit $BANDS \
-  --jobs $(( $(n $BAND_FOLDS) * $(n $BANDS) )) --batch-size $BATCH --amp $AMP; done
+# band-limited runs as the others: f = 1 at batch BATCH into runs/paper-h200, folded at batch 32 into B
+BAND1=$(for f in $BAND_FOLDS; do [ $f = 1 ] && echo 1; done); BANDF=$(for f in $BAND_FOLDS; do [ $f != 1 ] && echo $f; done)
+for t in $BAND_TASKS; do [ -n "$BANDS" ] || continue
+  [ -n "$BAND1" ] && launch $t band $S --folds 1 --band-limit $BANDS --jobs $(n $BANDS) --batch-size $BATCH --amp $AMP
+  [ -n "$BANDF" ] && launch $t band32 $B --folds $BANDF --band-limit $BANDS --eval-orders 10 \
+    --jobs $(( $(n $BANDF) * $(n $BANDS) )); done
 P=$(jobs -p | grep -v -e "^$MON$" -e "^$DATA$"); [ -n "$P" ] && wait $P; kill $MON 2>/dev/null
 pkill -P $DATA 2>/dev/null; kill $DATA 2>/dev/null && echo "data still being made at the end: stopped (its finished tasks are kept)"
 echo "trained until $(( $(date +%s) - t0 )) s"; cat $W/monitor.log
@@ -114,7 +119,7 @@ for s in sorted(pathlib.Path("runs").rglob("stats.csv")):
     print(f"{str(s.parent):62s} {len(rows):5d} epochs (+{len(new)}) | wall/epoch {wall / len(new):.3f} s, "
           f"train {tr:.3f} s, train+eval {sec:.3f} s{done}")
 PY
-tail -n 2 $W/data.log; for log in $(ls $W/train.log $W/eff.log $W/b32.log $W/b64.log $W/lr*.log $W/band.log 2>/dev/null); do tail -n 2 $log; done
+tail -n 2 $W/data.log; for log in $(ls $W/train.log $W/eff.log $W/b32.log $W/b64.log $W/lr*.log $W/band.log $W/band32.log 2>/dev/null); do tail -n 2 $log; done
 # a finished run needs no current.pth to be skipped next time (done.json says it is done)
 tar czf - $(for d in $(find runs -name done.json -printf "%h\n"); do echo "--exclude=$d/current.pth"; done) \
   $(ls -d $S $B runs/paper-h200-batch64 runs/paper-h200-lr* 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
