@@ -244,14 +244,15 @@ def test_run_inference_csv(tmp_path):
     for r in rows:
         assert r["Error"] == "" and r["Backend"] == "eager"
         tnorm, fnorm = float(r["TputNorm"]), float(r["FLOPNorm"])
-        assert tnorm == pytest.approx(float(r["Throughput"]) / orig[(r["Model"], r["Trial"])], rel=1e-2)
+        assert tnorm == pytest.approx(float(r["Throughput"]) / orig[(r["Model"], r["Trial"])], rel=1e-2, abs=6e-5)
         key = r["Model"] if r["Mode"] != "EfficientNet" else "efficientnet-game_" + r["Model"]
         f = int(r["Fold"])
         ops = table[key]["og_ops" if f == 1 else f"fold{f}_ops"] / (f if r["Mode"] == "Folded" else 1)
         og = table[key]["og_ops"]
         if r["Mode"] == "Original":
             assert tnorm == 1 and fnorm == 1
-        assert fnorm == pytest.approx(tnorm * ops / og, rel=1e-2)
+        # both columns are written to 4 decimals: a slow row's small ratios differ by that rounding
+        assert fnorm == pytest.approx(tnorm * ops / og, rel=1e-2, abs=6e-5 * (1 + ops / og))
     assert [r["Mode"] for r in rows if r["Model"] == "apex/squad_count_v2"][-2:] == ["EfficientNet"] * 2
 
 
