@@ -397,6 +397,36 @@ def test_fused_backend_rules(monkeypatch):
         check_backend("fused", torch.device("cuda"))
 
 
+def test_tuning_keeps_the_fastest_setting_and_skips_one_that_fails(capsys):
+    """A setting this GPU cannot compile (say, too much shared memory for a large block) is
+    skipped with a note; the fastest of the others wins; if all fail, the first error is raised;
+    a problem of the network itself (BenchError) is raised at once."""
+    a, b, c = FusedConfig(), FusedConfig(block_m=256, num_warps=8), FusedConfig(channel_multiple=16)
+    times = {a: 2.0, c: 1.0}
+
+    def ready(config):
+        if config == b:
+            raise RuntimeError("out of resource: shared memory, Required: 262144\nmore detail")
+        return lambda x, config=config: config
+
+    fn, config = bench_backends.pick_fastest([a, b, c], ready, lambda fn: times[fn(None)])
+    assert config == c and fn(None) == c
+    err = capsys.readouterr().err
+    assert "skipping setting" in err and "out of resource: shared memory" in err and "more detail" not in err
+
+    def broken(config):
+        raise RuntimeError(f"cannot compile {config.block_m}")
+
+    with pytest.raises(RuntimeError, match="cannot compile 128"):
+        bench_backends.pick_fastest([a, b], broken, lambda fn: 1.0)
+
+    def unsupported(config):
+        raise FuseError("--backend fused cannot run X")
+
+    with pytest.raises(FuseError):
+        bench_backends.pick_fastest([a, b], unsupported, lambda fn: 1.0)
+
+
 def test_infer_accepts_backend_fused():
     proc = run_cli("infer.py", "noscope_coral", "2", "--do_fold", "--device", "cpu",
                    "--backend", "fused", "--precision", "fp32")

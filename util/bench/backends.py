@@ -27,6 +27,7 @@ Call it with ``example`` itself: the CUDA-graph backend copies only when given a
 from __future__ import annotations
 
 import importlib.util
+import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -157,7 +158,8 @@ def _fused(module: nn.Module, example: torch.Tensor,
     as NCHW views and normalises with the pipeline's ``scale``/``shift``; the argmax stays a
     PyTorch op. On CUDA each of ``candidates`` (default ``TUNING_CANDIDATES``) is captured
     and timed on ``example`` and the fastest is kept, as Triton's autotuner would: which
-    setting wins depends on the network and the fold. On CPU (tests, under
+    setting wins depends on the network and the fold (``pick_fastest``; one this GPU cannot
+    compile is skipped). On CPU (tests, under
     ``TRITON_INTERPRET=1``) the interpreter's setting runs and nothing is captured.
     """
     from util.bench.fused_net import TUNING_CANDIDATES, FusedNet  # raises BenchError: no cycle
@@ -177,18 +179,45 @@ def _fused(module: nn.Module, example: torch.Tensor,
         fn = build(None)
         fn(example)
     else:
-        best, best_s = None, float("inf")
-        for config in candidates or TUNING_CANDIDATES:
+        def ready(config: FusedConfig) -> Callable[[torch.Tensor], torch.Tensor]:
             fn = build(config)
             fn(example)  # writes, imports and compiles the kernel: never timed
-            fn = _cudagraph(fn, example).fn
-            seconds = min(time_loop(lambda: fn(example), TUNING_ITERS, example.device)
-                          for _ in range(2))
-            if seconds < best_s:
-                best, best_s = fn, seconds
-        fn = best
+            return _cudagraph(fn, example).fn
+
+        def seconds(fn: Callable[[torch.Tensor], torch.Tensor]) -> float:
+            return min(time_loop(lambda: fn(example), TUNING_ITERS, example.device) for _ in range(2))
+
+        fn, _ = pick_fastest(candidates or TUNING_CANDIDATES, ready, seconds)
     check_same_output(module, fn, example, "fused")
     return Prepared("fused", fn, time.perf_counter() - t0)
+
+
+def pick_fastest(candidates: Sequence[FusedConfig],
+                 ready: Callable[[FusedConfig], Callable[[torch.Tensor], torch.Tensor]],
+                 seconds: Callable[[Callable[[torch.Tensor], torch.Tensor]], float],
+                 ) -> tuple[Callable[[torch.Tensor], torch.Tensor], FusedConfig]:
+    """The fastest of ``candidates`` (``ready`` compiles one into a callable, ``seconds`` times
+    it). A setting this GPU cannot compile or launch (too many registers or too much shared
+    memory for a large block) is skipped with a one-line note, as Triton's autotuner prunes
+    configs; only when every candidate fails is the first failure raised."""
+    best = None
+    failures: list[tuple[FusedConfig, Exception]] = []
+    for config in candidates:
+        try:
+            fn = ready(config)
+            t = seconds(fn)
+        except BenchError:
+            raise  # the network or input itself: no other setting would help
+        except Exception as exc:  # noqa: BLE001 - Triton's compile and launch errors vary by version
+            failures.append((config, exc))
+            why = str(exc).splitlines()[0] if str(exc) else ""
+            print(f"fused: skipping setting {config} ({type(exc).__name__}: {why})", file=sys.stderr)
+            continue
+        if best is None or t < best[0]:
+            best = (t, fn, config)
+    if best is None:
+        raise failures[0][1]
+    return best[1], best[2]
 
 
 # max |fast - eager| / max |eager| a backend may show at setup, per dtype (fp16 and bf16
