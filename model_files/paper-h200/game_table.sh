@@ -88,13 +88,14 @@ epochs > $W/epochs_before.txt; t_train=$(date +%s)
 n() { echo $# ; }
 # one train.py per task and kind of run, each started when its task's data is ready; every run at once
 launch() { local t=$1 log=$2; shift 2; ( ready $t && timeout $(left) python3 $REPO/train.py "$@" --tasks $t $C >> $W/$log.log 2>&1 ) & }
-for t in $TASKS; do [ -n "$FOLDS" ] && launch $t train $S --folds $FOLDS --eval-orders 10 --jobs $(n $FOLDS) --batch-size $BATCH --amp $AMP; done
+# one run per fold of FOLDS (none when it is empty), each folded run's order agreement measured
+per_fold() { local t=$1 log=$2 dir=$3 folds=$4; shift 4
+  [ -n "$folds" ] && launch $t $log $dir --folds $folds --eval-orders 10 --jobs $(n $folds) "$@"; }
+for t in $TASKS; do per_fold $t train $S "$FOLDS" --batch-size $BATCH --amp $AMP; done
 for t in $EFF; do launch $t eff $S --efficientnet --jobs 1 --batch-size $BATCH --amp $AMP; done
-for t in $B32_TASKS; do [ -n "$B32_FOLDS" ] && launch $t b32 $B --folds $B32_FOLDS --eval-orders 10 --jobs $(n $B32_FOLDS); done
-for t in $B64_TASKS; do [ -n "$B64_FOLDS" ] && launch $t b64 runs/paper-h200-batch64 --folds $B64_FOLDS --eval-orders 10 \
-  --jobs $(n $B64_FOLDS) --batch-size 64; done
-for lr in $LRS; do for t in $LR_TASKS; do launch $t lr$lr runs/paper-h200-lr$lr --folds $LR_FOLDS --eval-orders 10 \
-  --jobs $(n $LR_FOLDS) --batch-size $BATCH --amp $AMP --lr $lr; done; done
+for t in $B32_TASKS; do per_fold $t b32 $B "$B32_FOLDS"; done
+for t in $B64_TASKS; do per_fold $t b64 runs/paper-h200-batch64 "$B64_FOLDS" --batch-size 64; done
+for lr in $LRS; do for t in $LR_TASKS; do per_fold $t lr$lr runs/paper-h200-lr$lr "$LR_FOLDS" --batch-size $BATCH --amp $AMP --lr $lr; done; done
 # band-limited runs as the others: f = 1 at batch BATCH into runs/paper-h200, folded at batch 32 into B
 BAND1=$(for f in $BAND_FOLDS; do [ $f = 1 ] && echo 1; done); BANDF=$(for f in $BAND_FOLDS; do [ $f != 1 ] && echo $f; done)
 for t in $BAND_TASKS; do [ -n "$BANDS" ] || continue
@@ -119,8 +120,8 @@ for s in sorted(pathlib.Path("runs").rglob("stats.csv")):
     print(f"{str(s.parent):62s} {len(rows):5d} epochs (+{len(new)}) | wall/epoch {wall / len(new):.3f} s, "
           f"train {tr:.3f} s, train+eval {sec:.3f} s{done}")
 PY
-tail -n 2 $W/data.log; for log in $(ls $W/train.log $W/eff.log $W/b32.log $W/b64.log $W/lr*.log $W/band.log $W/band32.log 2>/dev/null); do tail -n 2 $log; done
+for log in $(ls $W/*.log | grep -v /monitor.log); do tail -n 2 $log; done  # data and every kind of run
 # a finished run needs no current.pth to be skipped next time (done.json says it is done)
 tar czf - $(for d in $(find runs -name done.json -printf "%h\n"); do echo "--exclude=$d/current.pth"; done) \
-  $(ls -d $S $B runs/paper-h200-batch64 runs/paper-h200-lr* 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
+  $(ls -d runs/paper-h200* 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
 ls -la $OUT; echo "total $(( $(date +%s) - t0 )) s"

@@ -201,7 +201,7 @@ def pick_fastest(candidates: Sequence[FusedConfig],
     memory for a large block) is skipped with a one-line note, as Triton's autotuner prunes
     configs; only when every candidate fails is the first failure raised."""
     best = None
-    failures: list[tuple[FusedConfig, Exception]] = []
+    first_failure: Exception | None = None
     for config in candidates:
         try:
             fn = ready(config)
@@ -209,14 +209,14 @@ def pick_fastest(candidates: Sequence[FusedConfig],
         except BenchError:
             raise  # the network or input itself: no other setting would help
         except Exception as exc:  # noqa: BLE001 - Triton's compile and launch errors vary by version
-            failures.append((config, exc))
+            first_failure = first_failure or exc
             why = str(exc).splitlines()[0] if str(exc) else ""
             print(f"fused: skipping setting {config} ({type(exc).__name__}: {why})", file=sys.stderr)
             continue
         if best is None or t < best[0]:
             best = (t, fn, config)
     if best is None:
-        raise failures[0][1]
+        raise first_failure
     return best[1], best[2]
 
 
