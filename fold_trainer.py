@@ -71,15 +71,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_optimizer(model: torch.nn.Module, recipe: TrainRecipe, capturable: bool) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, recipe: TrainRecipe, capturable: bool,
+                   fused: bool = False) -> torch.optim.Optimizer:
+    """The recipe's optimizer; ``capturable`` for CUDA-graph steps, ``fused`` (Adam, SGD: one
+    kernel for every parameter's update, where the default runs one per elementwise op)."""
     params = model.parameters()
     lr = torch.tensor(recipe.lr) if capturable else recipe.lr
     common = dict(lr=lr, weight_decay=recipe.weight_decay)
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, capturable=capturable, **common)
-    if recipe.optimizer == "rmsprop":
+        return torch.optim.Adam(params, capturable=capturable, fused=fused or None, **common)
+    if recipe.optimizer == "rmsprop":  # no fused RMSprop in torch
         return torch.optim.RMSprop(params, capturable=capturable, **common)
-    return torch.optim.SGD(params, momentum=0.9, **common)
+    return torch.optim.SGD(params, momentum=0.9, fused=fused or None, **common)
 
 
 class FoldTrainer:
@@ -110,6 +113,7 @@ class FoldTrainer:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if self.cuda else None
         if self.cuda:  # fp32 means fp32: cuDNN would otherwise run convs in TF32 on Ampere and later
             torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = cfg.amp == "tf32"
+            torch.backends.cudnn.benchmark = cfg.compile_step  # the fastest conv algorithm per shape
         # batch of images trimmed to a multiple of f (paper section 4)
         self.batch = max(self.fold, self.recipe.batch_size - self.recipe.batch_size % self.fold)
         # ------------------------------------------------------------ data: decoded once, kept in memory
@@ -126,7 +130,8 @@ class FoldTrainer:
             self.model.to(memory_format=torch.channels_last)
         # ------------------------------------------------------------ optimizer
         self.use_graph = self.cuda and cfg.cuda_graph and self.recipe.step_lr is None
-        self.optimizer = make_optimizer(self.model, self.recipe, capturable=self.use_graph)
+        self.optimizer = make_optimizer(self.model, self.recipe, capturable=self.use_graph,
+                                        fused=cfg.compile_step and self.cuda)
         self.scheduler = (torch.optim.lr_scheduler.StepLR(self.optimizer, *self.recipe.step_lr)
                           if self.recipe.step_lr else None)
         # ------------------------------------------------------------ resume
@@ -141,7 +146,8 @@ class FoldTrainer:
         self.curriculum = schedule if schedule.enabled else None
         # ------------------------------------------------------------ step and evaluation
         self.step = TrainStep(self.model, self.optimizer, self.task, self.fold, images, labels, targets,
-                              self.amp_dtype, channels_last=self.cuda, full=self.batch)
+                              self.amp_dtype, channels_last=self.cuda, full=self.batch,
+                              compiled=cfg.compile_step)
         self.evaluator = Evaluator(self.model, self.task, self.fold, self.device, self.amp_dtype,
                                    channels_last=self.cuda)
 

@@ -16,13 +16,14 @@ SCRIPT = REPO / "model_files" / "paper-h200" / "game_table.sh"
 V3 = "sot/coin_count-digits_3_4-v2"
 
 
-def piece(cwd: Path, out: Path, tmp: Path, budget: int, resume: Path | None = None) -> subprocess.CompletedProcess:
+def piece(cwd: Path, out: Path, tmp: Path, budget: int, resume: Path | None = None,
+          **extra: str) -> subprocess.CompletedProcess:
     cwd.mkdir(parents=True)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "OUT": str(out), "DATA_ROOT": str(tmp / "gd"), "WORK": str(tmp / f"w-{cwd.name}"),
            "DEVICE": "cpu", "AMP": "none", "SCALE": "0.005", "BUDGET": str(budget),
            "TASKS": V3, "FOLDS": "2", "EFF": "", "B32_TASKS": "", "LR_TASKS": V3, "LRS": "8e-4", "LR_FOLDS": "2",
-           "B64_TASKS": V3, "B64_FOLDS": "2", "BANDS": "50", "BAND_TASKS": V3, "BAND_FOLDS": "1 2"}
+           "B64_TASKS": V3, "B64_FOLDS": "2", "BANDS": "50", "BAND_TASKS": V3, "BAND_FOLDS": "1 2", **extra}
     if resume:
         env["RESUME_FROM"] = str(resume)
     return subprocess.run(["bash", str(SCRIPT)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
@@ -51,9 +52,13 @@ def test_pieces_train_pack_and_resume(tmp_path):
     parts = sorted((tmp_path / "out1").glob("game_runs.tgz.*"))
     assert parts, first.stdout[-2000:]
 
-    second = piece(tmp_path / "b", tmp_path / "out2", tmp_path, budget=30, resume=tmp_path / "out1")
+    # the next piece resumes them with the compiled step (COMPILE=1: fold_trainer.py --compile-step)
+    second = piece(tmp_path / "b", tmp_path / "out2", tmp_path, budget=30, resume=tmp_path / "out1", COMPILE="1")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert f"runs resumed from {tmp_path / 'out1'}" in second.stdout
     done2 = {k: epochs(tmp_path / "b" / r) for k, r in runs.items()}
     assert all(done2[k] > done1[k] for k in runs), (done1, done2)
+    compiled = {d: {json.loads((tmp_path / d / r / "config.json").read_text())["run"]["compile_step"]
+                    for r in runs.values()} for d in "ab"}
+    assert compiled == {"a": {False}, "b": {True}}, compiled
     assert sorted((tmp_path / "out2").glob("game_runs.tgz.*"))

@@ -1,6 +1,7 @@
 """Training: tiny runs on CPU through train.py / fold_trainer.py as a user runs them."""
 import csv
 import json
+from dataclasses import replace
 import shutil
 import signal
 import subprocess
@@ -538,6 +539,7 @@ def test_train_step_sums_are_the_loss_and_hits_of_each_batch_of_the_order():
     """TrainStep's epoch sums: batch b trains on order[b*full : b*full+size], and the running
     loss x images and top-1/top-5 hits are those of exactly those images (lr 0 keeps the
     weights fixed, the same seeded generator replays the same augmentation)."""
+    from datasets import augment
     from models import build_model
     from util.training.evaluate import topk_correct
     from util.training.step import TrainStep
@@ -558,13 +560,51 @@ def test_train_step_sums_are_the_loss_and_hits_of_each_batch_of_the_order():
     with torch.no_grad():
         for b, size in enumerate([8, 8, 8, 6]):
             idx = order[b * 8: b * 8 + size]
-            logits, loss = step.forward_loss(idx, gen)
+            logits, loss = step.forward_loss(augment(images[idx], task, gen), idx)
             want += torch.stack([loss * size, topk_correct(logits, labels[idx], 1).float(),
                                  topk_correct(logits, labels[idx], 5).float()])
     assert torch.allclose(got, want, rtol=1e-5)
     assert got[2] >= got[1] and want[0] > 0
     step.start_epoch(order, None)  # a new epoch starts its sums from zero
     assert step.sums().abs().sum() == 0
+
+
+@pytest.mark.parametrize("task_name", ["lol/goldnumber-fraction", "cifar10"])
+def test_compiled_train_step_trains_as_the_eager_one(task_name):
+    """--compile-step: the full batches' forward and loss through torch.compile (traced with
+    aot_eager on the CPU) and the fused optimizer give the eager step's weights and epoch sums;
+    the shorter last batch runs uncompiled; CIFAR's random augmentation stays outside the
+    compiled part, so the same seeded generator draws the same crops and flips. (SGD: Adam
+    turns rounding in a near-zero gradient into a whole step of lr, which no tolerance fits.)"""
+    from fold_trainer import make_optimizer
+    from models import build_model
+    from util.training.step import TrainStep
+
+    task, fold = get_task(task_name), 2
+    images = torch.randint(0, 256, (40, task.in_channels, task.height, task.width), dtype=torch.uint8)
+    labels = torch.randint(0, task.num_classes, (40,))
+    order = torch.randperm(40)[:30]
+    recipe = replace(task.recipe(fold), optimizer="sgd", lr=0.05, weight_decay=1e-4)
+    runs = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = build_model(task, fold)
+        opt = make_optimizer(model, recipe, capturable=False, fused=compiled)
+        assert bool(opt.defaults["fused"]) == compiled
+        step = TrainStep(model, opt, task, fold, images, labels, None, None, channels_last=False, full=8,
+                         compiled=compiled)
+        step.start_epoch(order, torch.Generator().manual_seed(5))
+        for b, size in enumerate([8, 8, 8, 6]):
+            step.batch(b, size)
+        runs.append((step.sums().clone(), [p.detach().clone() for p in model.parameters()]))
+    (eager_sums, eager_w), (comp_sums, comp_w) = runs
+    assert torch.allclose(comp_sums, eager_sums, rtol=1e-4)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(comp_w, eager_w))
+    torch.manual_seed(0)
+    init = [p.detach() for p in build_model(task, fold).parameters()]
+    assert max((a - w0).abs().max() for a, w0 in zip(comp_w, init)) > 1e-4  # it did train
+    adam = make_optimizer(build_model(task, fold), replace(recipe, optimizer="adam"), capturable=False, fused=True)
+    assert isinstance(adam, torch.optim.Adam) and adam.defaults["fused"]
 
 
 def test_child_runs_share_the_cpu_threads_unless_told(monkeypatch):

@@ -179,6 +179,19 @@ def test_a_larger_batch_or_other_numerics_is_its_own_setting():
         proj.project(table, rows, runs=8, mps="off")
 
 
+def test_the_compiled_step_is_its_own_setting():
+    """--compile-step rows (step = compiled) get their own speedup base and projection; rows
+    without the column are the CUDA-graph step's."""
+    table = [proj.TableRun("V1 f=1", "lol/goldnumber-fraction", 1, False, 10, 3_600_000)]
+    rows = tp.add_speedups([row(runs=1, agg=1000.0), row(runs=1, agg=3000.0, step="compiled"),
+                            row(runs=8, mps="on", agg=6000.0, step="compiled")])
+    assert [r["speedup_vs_n1"] for r in rows] == [1.0, 1.0, 2.0]
+    assert len(tp.merge_rows(rows, [row(runs=1, agg=2000.0, step="graph")])) == 3  # graph = no column
+    assert proj.project(table, rows, runs=1, mps="off").gpu_hours == pytest.approx(1.0)
+    assert proj.project(table, rows, runs=8, mps="on", step="compiled").gpu_hours == pytest.approx(1 / 6)
+    assert "compiled" in tp.format_table(rows) and "compiled" in tp.format_rows_csv(rows)
+
+
 # ------------------------------------------------------------------ measuring with fakes
 FAKE_TRAINER = """
 import os, sys, time

@@ -37,7 +37,8 @@ the last run finished its first epoch and before the first run finished its last
 epoch's end is the time its row appeared in stats.csv, polled every 0.1 s; its start is that
 minus its seconds). The aggregate rate is N x the mean rate of the runs; the speedup is the
 aggregate over the N=1 run without MPS of the same task and fold (with MPS if only that was
-measured). Runs get seeds 0..N-1, the recipe's batch (or --batch-size) and the given --amp.
+measured). Runs get seeds 0..N-1, the recipe's batch (or --batch-size), the given --amp and
+--compile-step (column ``step``: compiled; else graph).
 
 MPS (``--mps`` or ``--mps on``; ``--mps both`` measures every N without and then with it):
 ``nvidia-cuda-mps-control -d`` is started before those runs, with private pipe and log
@@ -110,13 +111,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None, metavar="B",
                    help="training batch in images of every run (default: each recipe's, 32 for the game and "
                         "NoScope CNNs); each batch size is its own row and projection")
+    p.add_argument("--compile-step", action="store_true",
+                   help="runs train with fold_trainer.py --compile-step (compiled forward and loss, fused "
+                        "optimizer, cudnn.benchmark); column step = compiled, else graph: its own rows")
     p.add_argument("--data-root", default=None, metavar="ROOT",
                    help="data folder as in train.py (game data: ROOT/<game>/<task>)")
     p.add_argument("--csv", default=None, metavar="PATH",
                    help="output CSV, rewritten atomically after every setting (default train_throughput.csv; "
                         "with --from-csv: none unless given)")
     p.add_argument("--append", action="store_true",
-                   help="merge into the rows already in --csv (a row of the same task/fold/N/mps/amp is replaced)")
+                   help="merge into the rows already in --csv (a row of the same task/fold/N/mps/amp/batch/step is replaced)")
     p.add_argument("--from-csv", nargs="+", default=None, metavar="PATH",
                    help="measure nothing: merge these CSVs, print their table and projection "
                         "(and write them to --csv if it is given explicitly)")

@@ -26,6 +26,10 @@
 # trains the band-limited CNNs of the band-limiting comparison as the others: f = 1 at batch BATCH
 # with AMP numerics into runs/paper-h200, folded ones at batch 32 in fp32 into runs/paper-h200-batch32
 # (folders fold<f>-band<CR>; none by default).
+# COMPILE=1 trains every run with --compile-step (compiled forward and loss, fused optimizer,
+# cudnn.benchmark: fewer kernels per step). COMPILE=auto first measures V3 at f = 2 at batch 32 in
+# fp32 with 1 and 8 runs under MPS without and with it (util/train_throughput.py, $OUT/train_throughput_step.csv)
+# and trains with it if its 8 runs train at least 5% more images/s. Default 0.
 # CHECK=1 first trains the first task at f = 1 for 8 epochs with and without the CUDA graph.
 # PROBE=1 first measures the aggregate training throughput of V1 at f = 1, 4 with 1 and 8 runs
 # under MPS at this batch and numerics (util/train_throughput.py, CSV in $OUT).
@@ -70,6 +74,22 @@ if [ "${PROBE:-0}" = 1 ]; then
   done
   echo "probe done at $(( $(date +%s) - t0 )) s"
 fi
+COMPILE=${COMPILE:-0}
+if [ "$COMPILE" = auto ]; then
+  t=sot/coin_count-digits_3_4-v2; ready $t || exit 1
+  for c in "" --compile-step; do
+    timeout 240 python3 $REPO/util/train_throughput.py --data-root $D --tasks $t --folds 2 --runs 1 8 --mps on \
+      --epochs 6 $c --csv $OUT/train_throughput_step.csv --append 2>&1 | grep -E "^\[N=|Error|error"
+  done
+  COMPILE=$(python3 - $OUT/train_throughput_step.csv <<'PY'
+import csv, sys
+rate = {r["step"]: float(r["aggregate_imgs_per_s"]) for r in csv.DictReader(open(sys.argv[1])) if r["runs"] == "8"}
+print(1 if "graph" in rate and rate.get("compiled", 0) >= 1.05 * rate["graph"] else 0)
+PY
+  ) || COMPILE=0
+  echo "compiled step: COMPILE=$COMPILE at $(( $(date +%s) - t0 )) s"
+fi
+CS=$([ "$COMPILE" = 1 ] && echo --compile-step)
 if [ "${CHECK:-0}" = 1 ]; then  # the CUDA-graph steps train as the eager ones do (8 epochs each)
   t=$(echo $TASKS | cut -d" " -f1); ready $t || exit 1
   for g in "" --no-cuda-graph; do
@@ -79,7 +99,7 @@ if [ "${CHECK:-0}" = 1 ]; then  # the CUDA-graph steps train as the eager ones d
 fi
 if command -v nvidia-cuda-mps-control >/dev/null; then
   nvidia-cuda-mps-control -d 2>/dev/null && echo "MPS started" || echo "MPS: $(echo get_server_list | nvidia-cuda-mps-control 2>&1 | head -1)"; fi
-C="--data-root $D --devices $DEVICE --no-progress"
+C="--data-root $D --devices $DEVICE --no-progress $CS"
 epochs() { for s in $(find runs -name stats.csv | sort); do echo "$(dirname $s) $(( $(wc -l < $s) - 1 ))"; done; }
 # every 30 s: GPU utilisation and memory, CPU load, and each run's epochs so far (monitor.log)
 ( while sleep 30; do echo "$(( $(date +%s) - t0 )) s | $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null) | load $(cut -d' ' -f1 /proc/loadavg) | epochs $(epochs | cut -d' ' -f2 | tr '\n' ' ')"; done ) > $W/monitor.log 2>&1 &

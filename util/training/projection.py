@@ -80,11 +80,12 @@ def paper_table_runs(noscope_frames: int = NOSCOPE_FRAMES) -> list[TableRun]:
 
 @dataclass
 class Projection:
-    """The accuracy table's cost at one measured (runs, mps, amp, batch) setting."""
+    """The accuracy table's cost at one measured (runs, mps, amp, batch, step) setting."""
     runs: int
     mps: str
     amp: str
     batch: int
+    step: str
     gpu_hours: float
     longest_run_hours: float
     longest_run: str
@@ -99,19 +100,19 @@ class Projection:
 
 
 def project(table: Sequence[TableRun], rows: Sequence[dict[str, Any]], runs: int, mps: str,
-            amp: str = "none", batch: int = 32) -> Projection:
-    """GPU-hours of ``table`` at the measured rates of setting (runs, mps, amp, batch); see the
+            amp: str = "none", batch: int = 32, step: str = "graph") -> Projection:
+    """GPU-hours of ``table`` at the measured rates of setting (runs, mps, amp, batch, step); see the
     module doc. A run's images are counted at its recipe's batch (a larger batch drops a
     slightly different remainder per epoch; the difference is under one batch per epoch)."""
-    measured = [r for r in rows if setting_of(r) == (runs, mps, amp, batch)]
+    measured = [r for r in rows if setting_of(r) == (runs, mps, amp, batch, step)]
     if not measured:
-        raise ThroughputError(f"no measured row with N={runs}, mps={mps}, amp={amp}, batch={batch}")
+        raise ThroughputError(f"no measured row with N={runs}, mps={mps}, amp={amp}, batch={batch}, step={step}")
     exact = {(r["task"], int(r["fold"])): float(r["aggregate_imgs_per_s"]) for r in measured}
     per_task: dict[str, list[float]] = {}
     for (task, _), rate in exact.items():
         per_task.setdefault(task, []).append(rate)
     overall = statistics.fmean(exact.values())
-    p = Projection(runs, mps, amp, batch, 0.0, 0.0, "", 0)
+    p = Projection(runs, mps, amp, batch, step, 0.0, 0.0, "", 0)
     for tr in table:
         key = (tr.task, tr.fold)
         if key in exact and not tr.efficientnet:
@@ -135,7 +136,7 @@ def project(table: Sequence[TableRun], rows: Sequence[dict[str, Any]], runs: int
 
 
 def projections(rows: Sequence[dict[str, Any]], table: Sequence[TableRun]) -> list[Projection]:
-    settings = sorted({setting_of(r) for r in rows}, key=lambda s: (s[3], s[2], s[1] != "off", s[0]))
+    settings = sorted({setting_of(r) for r in rows}, key=lambda s: (s[3], s[2], s[4], s[1] != "off", s[0]))
     return [project(table, rows, *s) for s in settings]
 
 
@@ -145,18 +146,18 @@ def format_projection(projs: Sequence[Projection], table: Sequence[TableRun],
     lines = [f"Projected cost of the accuracy table: {len(table)} runs, "
              f"{sum(t.images for t in table) / 1e9:.3f} G training images at the recipes' epochs "
              "(curriculum included)",
-             f"{'batch':>5s} {'amp':>4s} {'N':>3s} {'mps':>4s} {'GPU-hours':>10s} {'wall 1 GPU':>11s} {'wall 2 GPUs':>12s} "
+             f"{'batch':>5s} {'amp':>4s} {'step':>8s} {'N':>3s} {'mps':>4s} {'GPU-hours':>10s} {'wall 1 GPU':>11s} {'wall 2 GPUs':>12s} "
              f"{'longest run at N (h)':>26s}"]
     best = min(projs, key=lambda p: p.gpu_hours) if projs else None
     for p in projs:
-        lines.append(f"{p.batch:5d} {p.amp:>4s} {p.runs:3d} {p.mps:>4s} {p.gpu_hours:10.2f} {p.wall_hours(1):11.2f} "
+        lines.append(f"{p.batch:5d} {p.amp:>4s} {p.step:>8s} {p.runs:3d} {p.mps:>4s} {p.gpu_hours:10.2f} {p.wall_hours(1):11.2f} "
                      f"{p.wall_hours(2):12.2f} {p.longest_run_hours:10.2f} ({p.longest_run})"
                      + ("   <- fewest GPU-hours" if p is best else ""))
     if best is not None:
         for gpus in (1, 2):
             w = min(projs, key=lambda p: p.wall_hours(gpus))
             lines.append(f"Shortest wall-clock on {gpus} GPU{'s' if gpus > 1 else ''}: N={w.runs} per GPU, "
-                         f"mps {w.mps}, amp {w.amp}, batch {w.batch}: {w.wall_hours(gpus):.2f} h")
+                         f"mps {w.mps}, amp {w.amp}, batch {w.batch}, step {w.step}: {w.wall_hours(gpus):.2f} h")
         lines.append(f"Rates: {len(best.exact)} run(s) at their own measured rate "
                      f"({', '.join(best.exact) or 'none'}); {len(best.by_task)} at the mean rate of the "
                      f"measured folds of their task; {len(best.assumed)} ASSUMED to train at the mean "

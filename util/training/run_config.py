@@ -57,6 +57,11 @@ class RunConfig:
     eval_orders: int = field(default=0, metadata=_arg(
         "after training, check prediction agreement under K in-group permutations", "--eval-orders"))
     cuda_graph: bool = field(default=True, metadata=_arg("run training steps eagerly on CUDA", "--no-cuda-graph"))
+    compile_step: bool = field(default=False, metadata=_arg(
+        "fewer, fused kernels per training step, which is what bounds these small CNNs at batch 32: "
+        "torch.compile the forward and loss (and so their backward), the fused Adam/SGD, "
+        "cudnn.benchmark; on CPU the step is only traced (aot_eager), a check, not a speed-up",
+        "--compile-step"))
     amp: str = field(default="none", metadata=_arg(
         "CUDA numerics: none = fp32 as released (default, TF32 off), tf32, or bf16 / fp16 autocast",
         "--amp", choices=AMP_MODES))

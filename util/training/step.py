@@ -7,6 +7,12 @@ share one GPU: on CUDA the whole step is captured once in a CUDA graph (for the 
 its image indices read from a device copy of the epoch's order at a device-side position that
 the graph itself advances, so a full batch costs one launch (a replay) and no host work. A
 shorter last batch runs eagerly.
+
+With ``compiled``, the full batch's forward and loss (from the gathered uint8 images to the
+loss and the batch's top-1/top-5 hits) go through ``torch.compile``: Inductor fuses the
+elementwise kernels around the convolutions, forward and backward, so a step launches fewer
+kernels (augmentation, which draws random numbers, stays eager). The last, shorter batch runs
+the same code uncompiled, so no second shape is compiled.
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ class TrainStep:
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, task: Task, fold: int,
                  images: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None,
-                 amp_dtype: torch.dtype | None, channels_last: bool, full: int) -> None:
+                 amp_dtype: torch.dtype | None, channels_last: bool, full: int, compiled: bool = False) -> None:
         self.model, self.optimizer, self.task, self.fold = model, optimizer, task, fold
         self.images, self.labels, self.targets = images, labels, targets
         self.amp_dtype, self.channels_last = amp_dtype, channels_last
@@ -36,14 +42,18 @@ class TrainStep:
         self.order = torch.zeros(0, dtype=torch.long, device=self.device)
         self.full = full  # images in a full batch (a multiple of f)
         self.gen: torch.Generator | None = None
+        # CUDA: Inductor; CPU: traced through dynamo and AOTAutograd without code generation (a check)
+        backend = "inductor" if self.device.type == "cuda" else "aot_eager"
+        self.full_loss = torch.compile(self.loss_and_hits, backend=backend, dynamic=False) if compiled \
+            else self.loss_and_hits
         # set by capture(): the graph, the order it reads from and its position in it
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static_order = self.pos = self.offsets = None
 
-    def forward_loss(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image logits and loss of the images ``idx`` (a multiple of f)."""
-        x = augment(self.images.index_select(0, idx), self.task, gen)
-        x = fold_images(to_float(x, self.task), self.fold)
+    def forward_loss(self, x_u8: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image logits and loss of the (augmented) uint8 images ``x_u8``, images ``idx`` of
+        the train set (a multiple of f)."""
+        x = fold_images(to_float(x_u8, self.task), self.fold)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None,
@@ -55,14 +65,21 @@ class TrainStep:
             loss = F.cross_entropy(logits, self.labels.index_select(0, idx))
         return logits, loss
 
+    def loss_and_hits(self, x_u8: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of the images, and their (loss x images, top-1 hits, top-5 hits) for the sums."""
+        logits, loss = self.forward_loss(x_u8, idx)
+        logits, labels = logits.detach(), self.labels.index_select(0, idx)
+        return loss, torch.stack([loss.detach() * len(idx), topk_correct(logits, labels, 1).float(),
+                                  topk_correct(logits, labels, 5).float()])
+
     def _step(self, idx: torch.Tensor, gen: torch.Generator | None) -> None:
         self.optimizer.zero_grad(set_to_none=True)
-        logits, loss = self.forward_loss(idx, gen)
+        x_u8 = augment(self.images.index_select(0, idx), self.task, gen)
+        loss_of = self.full_loss if len(idx) == self.full else self.loss_and_hits
+        loss, hits = loss_of(x_u8, idx)
         loss.backward()
         self.optimizer.step()
-        logits, labels = logits.detach(), self.labels.index_select(0, idx)
-        self.running += torch.stack([loss.detach() * len(idx), topk_correct(logits, labels, 1).float(),
-                                     topk_correct(logits, labels, 5).float()])
+        self.running += hits
 
     def start_epoch(self, order: torch.Tensor, gen: torch.Generator | None) -> None:
         """Begin an epoch over ``order`` (image indices on the device); ``gen`` seeds the eager
@@ -96,6 +113,14 @@ class TrainStep:
         saved = {id(p): {k: v.clone() for k, v in st.items()} for p, st in self.optimizer.state.items()}
         warm_idx = self.offsets % len(self.images)
         with torch.cuda.stream(side):
+            try:  # the first full batch compiles (--compile-step)
+                self._step(warm_idx, None)
+            except Exception as exc:  # keep training: the uncompiled step is slower, not wrong
+                if self.full_loss == self.loss_and_hits:
+                    raise
+                print(f"warning: torch.compile of the training step failed ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0] if str(exc) else ''}); training uncompiled", flush=True)
+                self.full_loss = self.loss_and_hits
             for _ in range(3):  # warm-up on a side stream, as CUDA graph capture requires
                 self._step(warm_idx, None)
         torch.cuda.current_stream().wait_stream(side)

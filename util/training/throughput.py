@@ -40,8 +40,8 @@ POLL_S = 0.1
 WINDOW_SLACK_S = 0.25          # epoch ends are file times polled every POLL_S; allow this much
 CSV_FIELDS = ["task", "fold", "runs", "mps", "mps_server", "epochs_per_run", "epochs_timed",
               "median_s_per_epoch", "median_train_s_per_epoch", "images_per_epoch", "imgs_per_s_per_run",
-              "aggregate_imgs_per_s", "speedup_vs_n1", "speedup_base", "batch_size", "batch_images", "amp", "device",
-              "torch", "date"]
+              "aggregate_imgs_per_s", "speedup_vs_n1", "speedup_base", "batch_size", "batch_images", "amp", "step",
+              "device", "torch", "date"]
 INT_FIELDS = {"fold", "runs", "epochs_per_run", "epochs_timed", "images_per_epoch", "batch_size", "batch_images"}
 FLOAT_FIELDS = {"median_s_per_epoch", "median_train_s_per_epoch", "imgs_per_s_per_run",
                 "aggregate_imgs_per_s", "speedup_vs_n1"}
@@ -166,9 +166,10 @@ def row_batch(row: dict[str, Any]) -> int:
     return int(row.get("batch_size") or get_task(row["task"]).recipe(int(row["fold"])).batch_size)
 
 
-def setting_of(row: dict[str, Any]) -> tuple[int, str, str, int]:
-    """What a row's runs shared besides task and fold: (runs, mps, amp, batch)."""
-    return int(row["runs"]), row["mps"], row.get("amp") or "none", row_batch(row)
+def setting_of(row: dict[str, Any]) -> tuple[int, str, str, int, str]:
+    """What a row's runs shared besides task and fold: (runs, mps, amp, batch, step); step is
+    ``graph`` (the CUDA-graph step; rows from before the column) or ``compiled`` (--compile-step)."""
+    return int(row["runs"]), row["mps"], row.get("amp") or "none", row_batch(row), row.get("step") or "graph"
 
 
 def row_key(row: dict[str, Any]) -> tuple:
@@ -176,12 +177,12 @@ def row_key(row: dict[str, Any]) -> tuple:
 
 
 def add_speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``speedup_vs_n1``: aggregate over the N=1 row of the same task, fold, amp and batch, without MPS
-    if measured, else with it; ``speedup_base`` names that row's mps (empty: no N=1 row)."""
+    """``speedup_vs_n1``: aggregate over the N=1 row of the same task, fold, amp, batch and step,
+    without MPS if measured, else with it; ``speedup_base`` names that row's mps (empty: no N=1 row)."""
     base = {row_key(r): r for r in rows if int(r["runs"]) == 1}
     for r in rows:
-        task, fold, _, _, amp, batch = row_key(r)
-        ref = base.get((task, fold, 1, "off", amp, batch)) or base.get((task, fold, 1, "on", amp, batch))
+        task, fold, _, _, amp, batch, step = row_key(r)
+        ref = base.get((task, fold, 1, "off", amp, batch, step)) or base.get((task, fold, 1, "on", amp, batch, step))
         r["speedup_vs_n1"] = (r["aggregate_imgs_per_s"] / ref["aggregate_imgs_per_s"]) if ref else math.nan
         r["speedup_base"] = ref["mps"] if ref else ""
     return rows
@@ -192,6 +193,7 @@ def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dic
     merged = {row_key(r): r for r in old}
     merged.update({row_key(r): r for r in new})
     return sorted(merged.values(), key=lambda r: (r["task"], int(r["fold"]), row_batch(r), r.get("amp") or "none",
+                                                  r.get("step") or "graph",
                                                   r["mps"] != "off", int(r["runs"])))
 
 
@@ -224,13 +226,14 @@ def read_rows_csv(path: Path) -> list[dict[str, Any]]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    head = (f"{'task':26s} {'f':>2s} {'batch':>5s} {'amp':>4s} {'N':>3s} {'mps':>4s} {'epochs':>7s} {'s/epoch/run':>12s} "
+    head = (f"{'task':26s} {'f':>2s} {'batch':>5s} {'amp':>4s} {'step':>8s} {'N':>3s} {'mps':>4s} {'epochs':>7s} {'s/epoch/run':>12s} "
             f"{'img/s/run':>11s} {'aggregate img/s':>16s} {'speedup':>8s}")
     lines = [head, "-" * len(head)]
     for r in rows:
         sp = r.get("speedup_vs_n1", math.nan)
         mps = r["mps"] + ("?" if r["mps"] == "on" and r.get("mps_server") == "no" else "")
         lines.append(f"{r['task']:26s} {int(r['fold']):2d} {row_batch(r):5d} {r.get('amp') or 'none':>4s} "
+                     f"{r.get('step') or 'graph':>8s} "
                      f"{int(r['runs']):3d} {mps:>4s} "
                      f"{int(r['epochs_timed']):7d} {r['median_s_per_epoch']:12.2f} "
                      f"{r['imgs_per_s_per_run']:11,.0f} {r['aggregate_imgs_per_s']:16,.0f} "
@@ -329,7 +332,7 @@ def child_config(task: str, fold: int, k: int, group_dir: Path, args: argparse.N
     savedir = group_dir / f"run{k}"
     return RunConfig(task=task, fold=fold, outdir=str(run_dir(savedir, task, fold)), epochs=args.epochs,
                      device=args.device, seed=k, data_root=args.data_root, amp=args.amp,
-                     batch_size=args.batch_size,
+                     batch_size=args.batch_size, compile_step=args.compile_step,
                      teacher=str(teacher_path(savedir, task)), progress=False)
 
 
@@ -391,7 +394,8 @@ def run_provenance(folder: Path) -> dict[str, str]:
 def measure(task: str, fold: int, n: int, mps: str, counts: list[int], args: argparse.Namespace,
             workdir: Path, probe: Callable[[], bool] | None) -> dict[str, Any]:
     """One row: N concurrent runs of (task, fold), timed from their stats.csv. ``args`` are
-    util/train_throughput.py's (epochs, amp, batch_size, device, data_root, group_timeout, keep_workdir)."""
+    util/train_throughput.py's (epochs, amp, batch_size, compile_step, device, data_root, group_timeout,
+    keep_workdir)."""
     group = workdir / f"{task.replace('/', '_')}-f{fold}-n{n}-mps{mps}"
     t0 = time.monotonic()
     runs = launch_runs(task, fold, n, group, args)
@@ -401,7 +405,7 @@ def measure(task: str, fold: int, n: int, mps: str, counts: list[int], args: arg
                               f"expected {args.epochs} each; see {group}/*/{LOG}")
     batch = args.batch_size or get_task(task).recipe(fold).batch_size
     row = {"task": task, "fold": fold, "mps": mps, "epochs_per_run": args.epochs, "amp": args.amp,
-           "batch_size": batch,
+           "batch_size": batch, "step": "compiled" if args.compile_step else "graph",
            "mps_server": "" if mps == "off" else ("yes" if server else "no"),
            **summarize([w.epochs for w in runs], counts, batch, fold),
            **run_provenance(runs[0].folder), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
