@@ -264,7 +264,7 @@ def test_fold_trainer_cli_forwards_every_run_setting():
     from util.training.run_config import RunConfig, config_argv, config_from_args
     changed = dict(task="cifar10", fold=2, outdir="/tmp/r/cifar10/fold2", epochs=3, batch_size=8, lr=3e-4, device="cuda:1",
                    channel_align=8, seed=5, data_root="/d", teacher="/t/best.pth", continue_from_file="/c.pth",
-                   eval_orders=2, cuda_graph=False, amp="fp16", scale_curriculum=False, progress=False,
+                   eval_orders=2, cuda_graph=False, compile_step=True, amp="fp16", scale_curriculum=False, progress=False,
                    efficientnet=True, effnet_resize="aspect", band_limit=37.5, band_algorithm="fft")
     assert set(changed) == {f.name for f in fields(RunConfig)}, "a new RunConfig field needs a CLI option"
     for cfg in (RunConfig(**changed), RunConfig(task="noscope-coral", fold=1, outdir="o", teacher="t"),
