@@ -28,8 +28,10 @@
 # (folders fold<f>-band<CR>; none by default).
 # COMPILE=1 trains every run with --compile-step (compiled forward and loss, fused optimizer,
 # cudnn.benchmark: fewer kernels per step). COMPILE=auto first measures V3 at f = 2 at batch 32 in
-# fp32 with 1 and 8 runs under MPS without and with it (util/train_throughput.py, $OUT/train_throughput_step.csv)
-# and trains with it if its 8 runs train at least 5% more images/s. Default 0.
+# fp32 with 1 and 8 runs under MPS without and with it (util/train_throughput.py, into STEP_CSV, default
+# $OUT/train_throughput_step.csv, copied to $OUT) and trains with it if its 8 runs train at least 5%
+# more images/s; a later piece given the same STEP_CSV (on the same machine) decides from it again
+# without measuring. Default 0.
 # CHECK=1 first trains the first task at f = 1 for 8 epochs with and without the CUDA graph.
 # PROBE=1 first measures the aggregate training throughput of V1 at f = 1, 4 with 1 and 8 runs
 # under MPS at this batch and numerics (util/train_throughput.py, CSV in $OUT).
@@ -76,12 +78,16 @@ if [ "${PROBE:-0}" = 1 ]; then
 fi
 COMPILE=${COMPILE:-0}
 if [ "$COMPILE" = auto ]; then
-  t=sot/coin_count-digits_3_4-v2; ready $t || exit 1
-  for c in "" --compile-step; do
-    timeout 240 python3 $REPO/util/train_throughput.py --data-root $D --tasks $t --folds 2 --runs 1 8 --mps on \
-      --epochs 6 $c --csv $OUT/train_throughput_step.csv --append 2>&1 | grep -E "^\[N=|Error|error"
-  done
-  COMPILE=$(python3 - $OUT/train_throughput_step.csv <<'PY'
+  SC=${STEP_CSV:-$OUT/train_throughput_step.csv}
+  if [ "$(grep -c ',8,on,' $SC 2>/dev/null)" != 2 ]; then
+    t=sot/coin_count-digits_3_4-v2; ready $t || exit 1
+    for c in "" --compile-step; do
+      timeout 240 python3 $REPO/util/train_throughput.py --data-root $D --tasks $t --folds 2 --runs 1 8 --mps on \
+        --epochs 6 $c --csv $SC --append 2>&1 | grep -E "^\[N=|Error|error"
+    done
+  fi
+  [ -f $SC ] && { cp $SC $OUT/ 2>/dev/null; cat $SC; }
+  COMPILE=$(python3 - $SC <<'PY'
 import csv, sys
 rate = {r["step"]: float(r["aggregate_imgs_per_s"]) for r in csv.DictReader(open(sys.argv[1])) if r["runs"] == "8"}
 print(1 if "graph" in rate and rate.get("compiled", 0) >= 1.05 * rate["graph"] else 0)
