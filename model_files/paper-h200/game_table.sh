@@ -36,7 +36,8 @@
 # PROBE=1 first measures the aggregate training throughput of V1 at f = 1, 4 with 1 and 8 runs
 # under MPS at this batch and numerics (util/train_throughput.py, CSV in $OUT).
 set -uo pipefail
-export PYTHONUNBUFFERED=1
+# one Inductor compile thread per run: two dozen runs compiling at once must not start 16 workers each
+export PYTHONUNBUFFERED=1 TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-1}
 t0=$(date +%s); BUDGET=${BUDGET:-560}; left() { echo $(( t0 + BUDGET - $(date +%s) )); }
 # runs/ is made in the current folder; the code is this script's repository
 REPO=$(cd "$(dirname "$0")/../.." && pwd); export PYTHONPATH=$REPO${PYTHONPATH:+:$PYTHONPATH}
