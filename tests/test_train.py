@@ -607,6 +607,38 @@ def test_compiled_train_step_trains_as_the_eager_one(task_name):
     assert isinstance(adam, torch.optim.Adam) and adam.defaults["fused"]
 
 
+def _compile_cases() -> list[tuple[str, int, dict]]:
+    from config.tasks import task_names
+    return ([(t, 2, {}) for t in task_names()] + [("apex/squad_count_v2", 4, {"band_limit": 50}),
+                                                  ("lol/goldnumber-fraction", 1, {"scaling": "efficientnet"})])
+
+
+@pytest.mark.parametrize("task_name,fold,kw", _compile_cases())
+def test_the_compiled_step_is_one_graph_for_every_network(task_name, fold, kw):
+    """--compile-step pays only if torch.compile sees the whole forward and loss at once: a graph
+    break would split it into pieces with eager Python between them. Every registry network (and
+    a band-limited and an EfficientNet-style one) traces as one graph."""
+    import torch._dynamo as dynamo
+
+    from models import build_model
+    from models.game_cnn import CompoundScaling
+    from util.training.step import TrainStep
+
+    task = get_task(task_name)
+    h, w = task.height, task.width
+    if kw.get("scaling") == "efficientnet":
+        h, w = CompoundScaling().train_image_size(h, w, as_released=True)
+    full = 32 - 32 % fold
+    images = torch.randint(0, 256, (full, task.in_channels, h, w), dtype=torch.uint8)
+    labels = torch.randint(0, task.num_classes, (full,))
+    model = build_model(task, fold, **kw)
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), task, fold, images, labels, None, None,
+                     channels_last=False, full=full)
+    idx = torch.arange(full)
+    explained = dynamo.explain(step.loss_and_hits)(images, idx)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
+
+
 def test_child_runs_share_the_cpu_threads_unless_told(monkeypatch):
     import os
     import train as train_cmd

@@ -84,7 +84,7 @@ if [ "$COMPILE" = auto ]; then
     t=sot/coin_count-digits_3_4-v2; ready $t || exit 1
     for c in "" --compile-step; do
       timeout 240 python3 $REPO/util/train_throughput.py --data-root $D --tasks $t --folds 2 --runs 1 8 --mps on \
-        --epochs 6 $c --csv $SC --append 2>&1 | grep -E "^\[N=|Error|error"
+        --epochs 20 $c --csv $SC --append 2>&1 | grep -E "^\[N=|Error|error"
     done
   fi
   [ -f $SC ] && { cp $SC $OUT/ 2>/dev/null; cat $SC; }
