@@ -88,7 +88,7 @@ if [ "$COMPILE" = auto ]; then
     done
   fi
   [ -f $SC ] && { cp $SC $OUT/ 2>/dev/null; cat $SC; }
-  COMPILE=$(python3 - $SC <<'PY'
+  COMPILE=$(python3 - $SC 2>/dev/null <<'PY'
 import csv, sys
 rate = {r["step"]: float(r["aggregate_imgs_per_s"]) for r in csv.DictReader(open(sys.argv[1])) if r["runs"] == "8"}
 print(1 if "graph" in rate and rate.get("compiled", 0) >= 1.05 * rate["graph"] else 0)
