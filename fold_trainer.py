@@ -20,7 +20,9 @@ completed epoch; a finished run has ``done.json`` and is not retrained.
 Images are decoded once and kept as one uint8 tensor on the training device, so an epoch
 never touches the disk. On CUDA the whole training step (gather, augment, fold, forward,
 backward, optimizer) is captured in one CUDA graph and replayed, in channels_last: these CNNs
-are so small that launch overhead, not arithmetic, bounds a step. Arithmetic is fp32 by
+are so small that launch overhead, not arithmetic, bounds a step. ``--compile-step`` also
+runs fewer kernels per step (forward and loss through ``torch.compile``, the fused optimizer,
+``cudnn.benchmark``); same arithmetic, up to rounding. Arithmetic is fp32 by
 default, as in the released code (``--amp none``: TF32 off too, the V100's fp32); ``--amp
 tf32|bf16|fp16`` are faster and less exact.
 
