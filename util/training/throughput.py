@@ -192,9 +192,10 @@ def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dic
     """``old`` with every row of the same key replaced by the one in ``new``, new keys appended."""
     merged = {row_key(r): r for r in old}
     merged.update({row_key(r): r for r in new})
-    return sorted(merged.values(), key=lambda r: (r["task"], int(r["fold"]), row_batch(r), r.get("amp") or "none",
-                                                  r.get("step") or "graph",
-                                                  r["mps"] != "off", int(r["runs"])))
+    def order(r: dict[str, Any]) -> tuple:
+        runs, mps, amp, batch, step = setting_of(r)
+        return r["task"], int(r["fold"]), batch, amp, step, mps != "off", runs
+    return sorted(merged.values(), key=order)
 
 
 def format_rows_csv(rows: list[dict[str, Any]]) -> str:
@@ -230,11 +231,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{'img/s/run':>11s} {'aggregate img/s':>16s} {'speedup':>8s}")
     lines = [head, "-" * len(head)]
     for r in rows:
+        runs, mps, amp, batch, step = setting_of(r)
         sp = r.get("speedup_vs_n1", math.nan)
-        mps = r["mps"] + ("?" if r["mps"] == "on" and r.get("mps_server") == "no" else "")
-        lines.append(f"{r['task']:26s} {int(r['fold']):2d} {row_batch(r):5d} {r.get('amp') or 'none':>4s} "
-                     f"{r.get('step') or 'graph':>8s} "
-                     f"{int(r['runs']):3d} {mps:>4s} "
+        mps += "?" if mps == "on" and r.get("mps_server") == "no" else ""
+        lines.append(f"{r['task']:26s} {int(r['fold']):2d} {batch:5d} {amp:>4s} {step:>8s} {runs:3d} {mps:>4s} "
                      f"{int(r['epochs_timed']):7d} {r['median_s_per_epoch']:12.2f} "
                      f"{r['imgs_per_s_per_run']:11,.0f} {r['aggregate_imgs_per_s']:16,.0f} "
                      f"{'' if math.isnan(sp) else f'{sp:.2f}x':>8s}")
