@@ -80,20 +80,22 @@ fi
 COMPILE=${COMPILE:-0}
 if [ "$COMPILE" = auto ]; then
   SC=${STEP_CSV:-$OUT/train_throughput_step.csv}
-  if [ "$(grep -c ',8,on,' $SC 2>/dev/null)" != 2 ]; then
+  # 1 or 0 from the 8-run rows of STEP_CSV; fails while either row is missing
+  decide() { python3 - $SC 2>/dev/null <<'PY'
+import csv, sys
+rate = {r["step"]: float(r["aggregate_imgs_per_s"]) for r in csv.DictReader(open(sys.argv[1])) if r["runs"] == "8"}
+print(1 if rate["compiled"] >= 1.05 * rate["graph"] else 0)
+PY
+  }
+  if ! COMPILE=$(decide); then
     t=sot/coin_count-digits_3_4-v2; ready $t || exit 1
     for c in "" --compile-step; do
       timeout 240 python3 $REPO/util/train_throughput.py --data-root $D --tasks $t --folds 2 --runs 1 8 --mps on \
         --epochs 20 $c --csv $SC --append 2>&1 | grep -E "^\[N=|Error|error"
     done
+    COMPILE=$(decide) || COMPILE=0
   fi
   [ -f $SC ] && { cp $SC $OUT/ 2>/dev/null; cat $SC; }
-  COMPILE=$(python3 - $SC 2>/dev/null <<'PY'
-import csv, sys
-rate = {r["step"]: float(r["aggregate_imgs_per_s"]) for r in csv.DictReader(open(sys.argv[1])) if r["runs"] == "8"}
-print(1 if "graph" in rate and rate.get("compiled", 0) >= 1.05 * rate["graph"] else 0)
-PY
-  ) || COMPILE=0
   echo "compiled step: COMPILE=$COMPILE at $(( $(date +%s) - t0 )) s"
 fi
 CS=$([ "$COMPILE" = 1 ] && echo --compile-step)
