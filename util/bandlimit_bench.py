@@ -58,6 +58,7 @@ from util.bench.results import ResultsError  # noqa: E402
 from util.bench.backends import BACKENDS, BenchError, check_backend, prepare  # noqa: E402
 from util.bench.config import PRECISIONS  # noqa: E402
 from util.bench.runner import resolve_device  # noqa: E402
+from util.cli import exception_line  # noqa: E402
 from util.cli import run_command  # noqa: E402
 from util.records.provenance import device_name  # noqa: E402
 from util.bench.peak import time_loop  # noqa: E402
@@ -212,8 +213,7 @@ def run_one(task: Task, phase: str, v: Variant, args: argparse.Namespace,
         row["flops_per_image"], row["direct_flops_per_image"] = flops_per_image(
             task, v, args, row["batch_images"])
     except Exception as exc:  # recorded; the next variant still runs
-        msg = str(exc).splitlines()[0] if str(exc) else ""
-        row["error"] = f"{type(exc).__name__}: {msg}"[:300]
+        row["error"] = exception_line(exc, typed=True, limit=250)
     finally:
         if device.type == "cuda":
             torch.cuda.empty_cache()

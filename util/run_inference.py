@@ -75,7 +75,7 @@ from util.bench.backends import BenchError  # noqa: E402
 from util.bench.config import (BenchConfig, add_config_arguments, config_from_args,  # noqa: E402
                                config_to_argv, default_of)
 from util.bench.results import BENCH, COLUMNS, ResultsError  # noqa: E402
-from util.cli import run_command  # noqa: E402
+from util.cli import exception_line, run_command  # noqa: E402
 
 GROUPS = ("all", *BENCH_GROUPS)
 ROW_PREFIX = "RESULT "
@@ -187,8 +187,7 @@ def worker(args: argparse.Namespace) -> None:
                 backend = row["backend"]
                 row["backend_requested"] = "auto"
         except Exception as exc:  # recorded by the parent; the next fold still runs
-            msg = str(exc).splitlines()[0] if str(exc) else ""
-            row = {"model": args.worker, "fold": fold, "error": f"{type(exc).__name__}: {msg}"[:500]}
+            row = {"model": args.worker, "fold": fold, "error": exception_line(exc, typed=True, limit=450)}
         print(ROW_PREFIX + json.dumps(row), flush=True)
 
 

@@ -37,6 +37,7 @@ from torch import nn
 
 from util.bench.peak import time_loop
 from util.bench.triton_conv import fuse_convs, triton_available
+from util.cli import exception_line
 
 if TYPE_CHECKING:  # fused_net imports BenchError from here
     from util.bench.fused_net import FusedConfig
@@ -210,8 +211,7 @@ def pick_fastest(candidates: Sequence[FusedConfig],
             raise  # the network or input itself: no other setting would help
         except Exception as exc:  # noqa: BLE001 - Triton's compile and launch errors vary by version
             first_failure = first_failure or exc
-            why = str(exc).splitlines()[0] if str(exc) else ""
-            print(f"fused: skipping setting {config} ({type(exc).__name__}: {why})", file=sys.stderr)
+            print(f"fused: skipping setting {config} ({exception_line(exc, typed=True)})", file=sys.stderr)
             continue
         if best is None or t < best[0]:
             best = (t, fn, config)

@@ -60,6 +60,7 @@ from util.bench.config import DEVICES, PRECISIONS, BenchConfig, bytes_per_elemen
 from util.bench.flops import flops_from_tput, load_model_map, thop_flops
 from util.bench.roofline import layer_roofline
 from util.bench.variants import DEFAULT_MULTIPLIERS, build_variant, compound_of, variant_costs
+from util.cli import exception_line
 from util.records.provenance import device_name, git_hash, library_versions
 from util.bench.peak import h2d_bandwidth, peak_bandwidth, peak_flops, time_loop
 
@@ -207,7 +208,7 @@ def _prepare_auto(module: nn.Module, example: torch.Tensor, cfg: BenchConfig,
                           for _ in range(AUTO_PROBE_REPEATS))
             tput = images_per_iter * iters / seconds
         except Exception as exc:  # a backend that fails here is skipped, and said so
-            probe[name] = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            probe[name] = f"error: {exception_line(exc, typed=True)}"
             continue
         probe[name] = tput
         if tput > best_tput:

@@ -7,6 +7,9 @@ else is a bug and keeps its traceback::
 
     if __name__ == "__main__":
         run_command(main, get_args_parser, errors=(TaskError, OSError))
+
+A library that turns someone else's exception into its own one-line error quotes it with
+``exception_line``.
 """
 from __future__ import annotations
 
@@ -45,3 +48,14 @@ def run_command(main: Callable[[argparse.Namespace], Any],
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(2)
     sys.exit(result if returns_status else 0)
+
+
+def exception_line(exc: BaseException, *, typed: bool = False, limit: int = 200) -> str:
+    """What a one-line error quotes of a library's exception: the first line of its message, cut to
+    ``limit`` characters (``typed``: after ``TypeName: ``), or the type's name when the message is
+    empty (``str(EOFError())`` is ``""``, so indexing its first line would raise instead)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0][:limit] if lines else ""
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if typed else text

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from util.cli import exception_line
 from util.records.atomic import atomic_write_text
 
 from .tasks import NoScopeError
@@ -30,7 +31,7 @@ def positive_frames(csv: Path, obj: str) -> set[int]:
     except FileNotFoundError:
         raise NoScopeError(f"label CSV {csv} not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise NoScopeError(f"cannot parse label CSV {csv} ({str(exc).splitlines()[0]})") from None
+        raise NoScopeError(f"cannot parse label CSV {csv} ({exception_line(exc)})") from None
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in LABEL_COLUMNS if c not in df.columns]
     if missing:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from config.tasks import FAMILIES, MODES, Task, TaskError, find_bench_entry, get_task, task_names
 from util.bench.results import BENCH, ResultsError
+from util.cli import exception_line
 from util.training.layout import CONFIG, REQUIRED_RESULT_FIELDS, RESULTS, STATS, run_dir
 
 STATS_COLUMNS = ["epoch", "val_top1"]  # the ones the report needs
@@ -36,7 +37,7 @@ def _read_csv(path: Path, required: list[str], fix: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise ReportError(f"{path} is empty; {fix}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path} is not a readable CSV ({str(exc).splitlines()[0]}); {fix}") from None
+        raise ReportError(f"{path} is not a readable CSV ({exception_line(exc)}); {fix}") from None
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ReportError(f"{path} lacks column(s) {missing} (has {list(df.columns)}); {fix}")

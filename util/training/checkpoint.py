@@ -19,6 +19,7 @@ from torch import nn
 
 from config.tasks import Task
 from models import FoldableNet, build_model
+from util.cli import exception_line
 from util.records.atomic import atomic_torch_save
 
 from .errors import TrainError
@@ -135,7 +136,7 @@ def _resume_released(ckpt: dict[str, Any], src: Path, model: FoldableNet, optimi
         optimizer.load_state_dict(state)
     except (KeyError, IndexError, RuntimeError, ValueError) as exc:
         raise TrainError(f"released checkpoint {src} does not match {name} "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+                         f"({exception_line(exc, typed=True, limit=120)})") from None
     start = int(ckpt["epoch"]) + 1
     print(f"[{name}] continuing the released checkpoint {src} after its epoch {start - 1}", flush=True)
     return replace(fresh, epoch=start)
@@ -153,5 +154,5 @@ def load_teacher(path: Path | None, task: Task, fold: int) -> nn.Module:
         teacher.load_state_dict(weights)
     except RuntimeError as exc:
         raise TrainError(f"teacher {path} does not fit {task.name}'s f=1 model "
-                         f"({str(exc).splitlines()[0]}); pass the f=1 checkpoint of this task") from None
+                         f"({exception_line(exc)}); pass the f=1 checkpoint of this task") from None
     return teacher

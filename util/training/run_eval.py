@@ -21,6 +21,7 @@ from config.tasks import get_task
 from datasets import ImageSet, load_split
 from models import FoldableNet, build_model
 from util.bench.results import Column, CsvTable, ResultsError
+from util.cli import exception_line
 from util.records.atomic import atomic_write_text
 
 from .checkpoint import load_checkpoint, model_weights
@@ -56,7 +57,7 @@ def load_trained_model(path: Path) -> tuple[FoldableNet, dict[str, Any]]:
         model.load_state_dict(weights)
     except RuntimeError as exc:
         raise TrainError(f"{path} does not fit the registry's {ckpt['task']} f={ckpt['fold']} network "
-                         f"({str(exc).splitlines()[0]}); retrain it") from None
+                         f"({exception_line(exc)}); retrain it") from None
     return model.eval(), ckpt
 
 

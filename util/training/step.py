@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from config.tasks import Task
 from datasets import augment, to_float
 from models import fold_images, unfold_logits
+from util.cli import exception_line
 from util.training.evaluate import topk_correct
 
 
@@ -118,8 +119,8 @@ class TrainStep:
             except Exception as exc:  # keep training: the uncompiled step is slower, not wrong
                 if self.full_loss == self.loss_and_hits:
                     raise
-                print(f"warning: torch.compile of the training step failed ({type(exc).__name__}: "
-                      f"{str(exc).splitlines()[0] if str(exc) else ''}); training uncompiled", flush=True)
+                print(f"warning: torch.compile of the training step failed "
+                      f"({exception_line(exc, typed=True)}); training uncompiled", flush=True)
                 self.full_loss = self.loss_and_hits
             for _ in range(3):  # warm-up on a side stream, as CUDA graph capture requires
                 self._step(warm_idx, None)
