@@ -48,13 +48,15 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from typing import Sequence
 
 import torch
+from torch import nn
 
 from config.tasks import BENCH_GROUPS, BenchEntry, TaskError, bench_entries
 from models import kept_fraction, model_input_shape
 from models.costs import LayerCost, arithmetic_intensity, layer_costs
-from util.bench.roofline import layer_roofline
+from util.bench.roofline import Roofline, layer_roofline
 from util.bench.variants import build_variant, variant_costs
 from util.cli import run_command
 
@@ -75,8 +77,10 @@ def model_ai(entry: BenchEntry, fold: int, batch_size: int, bytes_per_elt: int,
                                 count_bias)
 
 
-def ai_rows(groups=BENCH_GROUPS, folds=(2, 3, 4), batch_size: int = 1024, bytes_per_elt: int = 2,
-            channel_align: int = 1, count_bias: bool = False) -> list[dict[str, object]]:
+def ai_rows(groups: Sequence[str] = BENCH_GROUPS, folds: Sequence[int] = (2, 3, 4),
+            batch_size: int = 1024, bytes_per_elt: int = 2, channel_align: int = 1,
+            count_bias: bool = False) -> list[dict[str, object]]:
+    """Per model: arithmetic intensity of the original and of each fold of ``folds``."""
     rows = []
     for entry in bench_entries(groups):
         def ai(fold: int) -> float:
@@ -91,13 +95,13 @@ def ai_rows(groups=BENCH_GROUPS, folds=(2, 3, 4), batch_size: int = 1024, bytes_
     return rows
 
 
-def roofline_rows(peak_flops: float, bytes_per_sec: float, groups=BENCH_GROUPS, folds=(2, 3, 4),
-                  batch_size: int = 1024, bytes_per_elt: int = 2, channel_align: int = 1,
-                  pad_input: bool = False) -> list[dict[str, object]]:
+def roofline_rows(peak_flops: float, bytes_per_sec: float, groups: Sequence[str] = BENCH_GROUPS,
+                  folds: Sequence[int] = (2, 3, 4), batch_size: int = 1024,
+                  bytes_per_elt: int = 2, channel_align: int = 1, pad_input: bool = False) -> list[dict[str, object]]:
     """Per model: microseconds per batch at the layer roofline, and original / folded."""
     rows = []
     for entry in bench_entries(groups):
-        def roof(fold: int):
+        def roof(fold: int) -> Roofline:
             return layer_roofline(entry, entry.variant(fold), batch_size, peak_flops, bytes_per_sec,
                                   bytes_per_elt, channel_align=channel_align, pad_input=pad_input)
 
@@ -116,9 +120,9 @@ def roofline_rows(peak_flops: float, bytes_per_sec: float, groups=BENCH_GROUPS, 
     return rows
 
 
-def band_rows(band_limit: float, algorithm: str = "auto", groups=BENCH_GROUPS, folds=(2, 3, 4),
-              batch_size: int = 1024, bytes_per_elt: int = 2,
-              channel_align: int = 1) -> list[dict[str, object]]:
+def band_rows(band_limit: float, algorithm: str = "auto", groups: Sequence[str] = BENCH_GROUPS,
+              folds: Sequence[int] = (2, 3, 4), batch_size: int = 1024,
+              bytes_per_elt: int = 2, channel_align: int = 1) -> list[dict[str, object]]:
     """Band-limited CNNs beside the same CNNs with direct convolutions (``--band-limit``)."""
     rows = []
     for entry in bench_entries(groups):
@@ -141,7 +145,7 @@ def band_rows(band_limit: float, algorithm: str = "auto", groups=BENCH_GROUPS, f
     return rows
 
 
-def model_algorithm(model, device_type: str = "cuda") -> str:
+def model_algorithm(model: nn.Module, device_type: str = "cuda") -> str:
     """The algorithm of a band-limited model's convs on ``device_type`` (the GPU by default)."""
     from models.bandlimit import band_layers
 

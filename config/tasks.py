@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 CONFIG_DIR = Path(__file__).resolve().parent
 REPO_ROOT = CONFIG_DIR.parent
@@ -398,7 +398,7 @@ def check_fold(fold: int) -> int:
     return fold
 
 
-def bench_entries(groups: tuple[str, ...] | list[str] | None = None) -> list[BenchEntry]:
+def bench_entries(groups: Sequence[str] | None = None) -> list[BenchEntry]:
     """Models of the inference benchmark, FLOP table and AI table, in the original's order:
     game CNNs, NoScope CNNs, then the EfficientNet-style baselines of the game CNNs
     (``groups``: only those of these BENCH_GROUPS)."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -41,6 +42,9 @@ from config.tasks import TaskError, check_fold, get_task  # noqa: E402
 from datasets.errors import DatasetError  # noqa: E402
 from util.cli import run_command  # noqa: E402
 from util.training.errors import TrainError  # noqa: E402
+
+if TYPE_CHECKING:  # torch is imported when a command needs it (--help stays quick)
+    import torch
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -102,7 +106,7 @@ def _split_and_model(run: Path, task: str, args: argparse.Namespace):
     return t, data, load_trained_model(run / CHECKPOINTS[args.checkpoint])[0]
 
 
-def confusions(run: Path, task: str, fold: int, args: argparse.Namespace, device) -> str:
+def confusions(run: Path, task: str, fold: int, args: argparse.Namespace, device: torch.device) -> str:
     from util.training.run_eval import confusion_matrix, confusion_summary
 
     t, data, model = _split_and_model(run, task, args)

@@ -14,6 +14,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -22,6 +23,9 @@ from config.tasks import TaskError, get_bench_entry
 from models import build_model, model_input_shape
 
 from .hardware import AccelError, zigzag_module
+
+if TYPE_CHECKING:  # onnx is imported where it is used
+    import onnx
 
 ONNX_OPSET = 13
 
@@ -89,7 +93,7 @@ def example_input(model: nn.Module, batch: int) -> torch.Tensor:
     return torch.zeros(batch, *model_input_shape(model))
 
 
-def export_onnx(model: nn.Module, batch: int, path: Path | str | None = None):
+def export_onnx(model: nn.Module, batch: int, path: Path | str | None = None) -> onnx.ModelProto:
     """The shape-inferred ONNX graph of ``model`` at ``batch`` inputs (saved to ``path`` if given).
 
     ZigZag reads Conv, Gemm and MatMul nodes and takes every other node (ReLU, max-pool,
@@ -139,7 +143,7 @@ def _inline_shared_initializers(proto) -> None:
     proto.graph.node.extend(keep)
 
 
-def graph_digest(proto) -> str:
+def graph_digest(proto: onnx.ModelProto) -> str:
     """SHA-256 of the graph's structure and shapes, not of its weight values (which ZigZag does
     not read): two exports of the same architecture share a digest whatever the seed."""
     stripped = copy.deepcopy(proto)
@@ -151,7 +155,7 @@ def graph_digest(proto) -> str:
     return hashlib.sha256(stripped.graph.SerializeToString(deterministic=True)).hexdigest()
 
 
-def parse_workload(proto, mapping_yaml: Path | str):
+def parse_workload(proto: onnx.ModelProto, mapping_yaml: Path | str) -> Any:
     """ZigZag's workload graph of an ONNX model (its own parser, the mapping file's layer hints)."""
     zigzag_module()
     from zigzag.parser.onnx.onnx_model_parser import ONNXModelParser
@@ -160,14 +164,14 @@ def parse_workload(proto, mapping_yaml: Path | str):
         return ONNXModelParser(proto, str(mapping_yaml)).run()
 
 
-def costed_layers(workload) -> list:
+def costed_layers(workload: Any) -> list:
     """The layers ZigZag costs (LayerNodes), in topological order."""
     from zigzag.workload.layer_node import LayerNode
 
     return [n for n in workload.topological_sort() if isinstance(n, LayerNode)]
 
 
-def ignored_op_types(proto) -> list[str]:
+def ignored_op_types(proto: onnx.ModelProto) -> list[str]:
     """ONNX op types in the graph that ZigZag treats as free (not Conv, Gemm or MatMul)."""
     costed = {"Conv", "QLinearConv", "Gemm", "MatMul"}
     return sorted({n.op_type for n in proto.graph.node if n.op_type not in costed})
@@ -186,7 +190,7 @@ def _quiet_zigzag():
 
 
 # ----------------------------------------------------------------------------- MAC counts
-def zigzag_macs(proto, mapping_yaml: Path | str) -> int:
+def zigzag_macs(proto: onnx.ModelProto, mapping_yaml: Path | str) -> int:
     """Multiply-accumulates of the whole graph as ZigZag counts them (sum over its layers,
     products only: a bias or BatchNorm folded into a conv adds nothing)."""
     return sum(int(layer.total_mac_count) for layer in costed_layers(parse_workload(proto, mapping_yaml)))

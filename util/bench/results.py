@@ -21,9 +21,12 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from util.records.atomic import atomic_write_text
+
+if TYPE_CHECKING:  # pandas is imported where it is used
+    import pandas as pd
 
 KINDS = ("text", "int", "float")
 
@@ -175,7 +178,7 @@ class CsvTable:
             out.append(parsed)
         return out
 
-    def read_frame(self, paths: Path | Iterable[Path]):
+    def read_frame(self, paths: Path | Iterable[Path]) -> pd.DataFrame:
         """``read_rows`` of one or more files as one pandas DataFrame (columns in order;
         empty numeric cells NaN, empty text cells '')."""
         import pandas as pd
