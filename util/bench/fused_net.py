@@ -5,7 +5,7 @@ channels on <= 22 x 52 maps), so even with every conv fused (the ``triton`` back
 runs about a dozen kernels, each activation making a round trip through device memory, and
 the uint8 -> float -> fold steps of a video pipeline add kernels and a float copy of every
 frame. Here one persistent launch reads the uint8 frames and writes per-image logits, and a
-group's activations stay in a small per-program scratch region (L2-sized, see below). On an
+group's activations stay in a per-program scratch region of global memory (see below). On an
 H200 it is not faster than the per-layer ``triton`` backend yet, except on V2's original
 (``model_files/h200/README.md``: 0.48-1.10x of it, folding still pays 1.23-1.68x at f = 4).
 
@@ -14,8 +14,10 @@ Grid: ``programs`` programs (``PROGRAMS_PER_SM`` per SM by default); program ``p
 for its group before the next. Between layers a group's activation lives in the program's
 scratch region of global memory: two ping-pong buffers of ``FusedNet.buffer_elements``
 elements (the largest activation of a group), per-group NHWC with the channels padded to a
-power of two >= 16 (zeros: padded weights and biases are zero), small enough at ``tile`` 1 to
-stay in L2 for the game CNNs. ``tl.debug_barrier()`` (``__syncthreads``) separates a layer's
+power of two >= 16 (zeros: padded weights and biases are zero). Not all of it stays in L2: at
+``tile`` 1 the 264 programs of a 132-SM GPU hold 15-37 MiB (``FusedNet.scratch_bytes``) for
+the game CNNs' originals, 31-74 MiB for their folds and 40-322 MiB for the NoScope CNNs, next
+to the H100's and H200's 50 MB L2. ``tl.debug_barrier()`` (``__syncthreads``) separates a layer's
 stores from the next layer's loads, and the last layer of a group from the next group's first.
 
 Layers (shared ``@triton.jit`` helpers below, shapes as ``tl.constexpr``):
@@ -815,6 +817,7 @@ class FusedNet:
         return schedule(self.plan, self.layouts["images"], self.config)[1]
 
     def scratch_bytes(self, programs: int) -> int:
+        """Bytes of scratch ``programs`` programs use (what would have to stay in L2)."""
         return programs * 2 * self.buffer_elements * self.dtype.itemsize
 
     def _pack(self, device: torch.device) -> None:
