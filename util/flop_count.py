@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
-from config.tasks import TaskError
-from util.bench.flops import flop_table
-from util.cli import run_command
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # also run as a file
+
+from config.tasks import TaskError  # noqa: E402
+from util.bench.flops import flop_table  # noqa: E402
+from util.cli import run_command  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
