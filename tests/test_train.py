@@ -649,3 +649,55 @@ def test_child_runs_share_the_cpu_threads_unless_told(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert train_cmd.child_env(4)["OMP_NUM_THREADS"] == "3"
     assert train_cmd.child_env(4)["PYTHONUNBUFFERED"] == "1"
+
+
+def test_resuming_keeps_this_runs_optimizer_implementation(tmp_path):
+    """A run saved with a plain Adam resumes with --compile-step's fused one (load_state_dict
+    alone would bring back the saved implementation), and one saved on a GPU (a capturable
+    Adam, its lr a tensor) resumes on a CPU with a float lr, as a foreach Adam needs; the
+    saved hyperparameters and moments are kept and the next step is the plain Adam's."""
+    import copy
+
+    from fold_trainer import make_optimizer
+    from util.training.checkpoint import load_optimizer_state
+
+    recipe = replace(get_task("lol/goldnumber-fraction").recipe(1), optimizer="adam", lr=1e-2)
+
+    def trained(fused: bool, lr_tensor: bool) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2)
+        opt = make_optimizer(model, recipe, capturable=False, fused=fused)
+        if lr_tensor:  # what a capturable (CUDA-graph) run saves
+            opt.param_groups[0]["lr"] = torch.tensor(opt.param_groups[0]["lr"])
+        return model, opt
+
+    def step(model: torch.nn.Module, opt: torch.optim.Optimizer, seed: int) -> None:
+        torch.manual_seed(seed)
+        opt.zero_grad()
+        model(torch.randn(5, 3)).square().sum().backward()
+        opt.step()
+
+    model, opt = trained(fused=False, lr_tensor=False)
+    for s in range(3):
+        step(model, opt, s)
+    saved, weights = copy.deepcopy(opt.state_dict()), copy.deepcopy(model.state_dict())  # as saved to disk
+    step(model, opt, 3)  # the plain Adam's next step: what both resumed runs must give
+
+    model2, fused = trained(fused=True, lr_tensor=False)
+    model2.load_state_dict(weights)
+    load_optimizer_state(fused, copy.deepcopy(saved))  # (loading shares the saved tensors)
+    assert fused.param_groups[0]["fused"] is True and fused.state[model2.weight]["step"].item() == 3
+    step(model2, fused, 3)
+    for a, b in zip(model.parameters(), model2.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+    gpu_saved = {**saved, "param_groups": [{**saved["param_groups"][0], "lr": torch.tensor(1e-2),
+                                            "capturable": True}]}
+    model3, plain = trained(fused=False, lr_tensor=False)
+    model3.load_state_dict(weights)
+    load_optimizer_state(plain, gpu_saved)
+    group = plain.param_groups[0]
+    assert group["capturable"] is False and isinstance(group["lr"], float) and group["lr"] == pytest.approx(1e-2)
+    step(model3, plain, 3)
+    for a, b in zip(model.parameters(), model3.parameters()):
+        torch.testing.assert_close(a, b)

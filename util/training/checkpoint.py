@@ -26,6 +26,27 @@ from .errors import TrainError
 from .layout import CURRENT
 
 RELEASED_CHECKPOINT_KEYS = {"epoch", "best_val_acc", "model", "opt"}
+# How an optimizer runs its update, not what it computes: this run's settings, not the saved ones
+OPTIMIZER_IMPLEMENTATION = ("capturable", "fused", "foreach", "differentiable")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """Load ``saved`` (an optimizer ``state_dict``) but keep ``optimizer``'s implementation.
+
+    ``Optimizer.load_state_dict`` replaces every param-group setting with the saved one, so a
+    run saved without ``--compile-step`` would resume with a plain Adam in place of the fused one,
+    and one saved on a CPU (not capturable, a float lr) could not be captured in a CUDA graph.
+    The hyperparameters (lr, betas, weight decay) are the saved ones; lr takes this optimizer's
+    form (a tensor for a capturable one), and the per-parameter ``step`` counters follow
+    (``load_state_dict`` puts them on the parameters' device for a fused or capturable group).
+    """
+    groups = []
+    for now, old in zip(optimizer.param_groups, saved["param_groups"]):
+        group = {**old, **{k: now[k] for k in OPTIMIZER_IMPLEMENTATION if k in now}}
+        if torch.is_tensor(now["lr"]) != torch.is_tensor(old["lr"]):
+            group["lr"] = torch.tensor(float(old["lr"])) if torch.is_tensor(now["lr"]) else float(old["lr"])
+        groups.append(group)
+    optimizer.load_state_dict({**saved, "param_groups": groups + saved["param_groups"][len(groups):]})
 
 
 @dataclass
@@ -102,7 +123,7 @@ def resume(src: Path, model: FoldableNet, optimizer: torch.optim.Optimizer, sche
         return _resume_released(ckpt, src, model, optimizer, fresh, name)
     try:
         model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+        load_optimizer_state(optimizer, ckpt["optimizer"])
         if scheduler is not None and ckpt.get("scheduler"):
             scheduler.load_state_dict(ckpt["scheduler"])
     except (KeyError, RuntimeError, ValueError) as exc:
