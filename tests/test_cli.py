@@ -1,6 +1,7 @@
 """``util.cli.exception_line``: what a one-line error quotes of another library's exception."""
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -51,3 +52,17 @@ def test_every_command_prints_its_manual_from_any_folder(script: str, tmp_path: 
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-500:]
     assert p.stdout.startswith("usage:"), p.stdout[:200]
+
+
+@pytest.mark.parametrize("script", _commands())
+def test_no_manual_line_is_joined_by_a_backslash(script: str) -> None:
+    """A shell continuation (one backslash) ending a line of a non-raw docstring joins the next
+    line onto it in ``--help``; the manual's examples must spell it as two."""
+    source = (REPO / script).read_text()
+    first = ast.parse(source).body[0]
+    assert isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant), f"{script}: no docstring"
+    segment = ast.get_source_segment(source, first)
+    if segment.lower().startswith(("r'", 'r"')):
+        return
+    joined = [line for line in segment.splitlines() if (len(line) - len(line.rstrip("\\"))) % 2]
+    assert not joined, f"{script}: its docstring line {joined[0]!r} ends in a single backslash"

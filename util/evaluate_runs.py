@@ -16,13 +16,13 @@ Examples::
     python3 util/report.py runs/default --checkpoint-eval runs/default/shipped_eval.csv
     # where V3's mistakes go: top-1 per class and the 6 most frequent confusions
     python3 util/make_game_data.py /tmp/gd --tasks sot/coin_count-digits_3_4-v2
-    python3 util/evaluate_runs.py model_files/paper-h200 --tasks sot/coin_count-digits_3_4-v2 \
+    python3 util/evaluate_runs.py model_files/paper-h200 --tasks sot/coin_count-digits_3_4-v2 \\
         --folds 1 4 --data-root /tmp/gd --confusions 6
     # top-1 at each place of the group: which of the f images a folded network has learned
-    python3 util/evaluate_runs.py model_files/paper-h200 --tasks sot/timer3 --folds 4 \
+    python3 util/evaluate_runs.py model_files/paper-h200 --tasks sot/timer3 --folds 4 \\
         --data-root /tmp/gd --by-position
     # the same for a run still in training, at its latest epoch
-    python3 util/evaluate_runs.py runs/paper-h200-lr8e-4 --tasks sot/coin_count-digits_3_4-v2 --folds 4 \
+    python3 util/evaluate_runs.py runs/paper-h200-lr8e-4 --tasks sot/coin_count-digits_3_4-v2 --folds 4 \\
         --data-root /tmp/gd --by-position --checkpoint current
 
 CSV columns (``util/training/run_eval.py``): task, paper_id, fold, split, images, status,

@@ -37,7 +37,7 @@ Examples::
     python3 util/profile_model.py noscope_coral --folds 1 2 --device cpu --precision fp32 --batch-images 16 --iters 2
     python3 util/profile_model.py game_apex/squad_count_v2 --folds 1 4 --layers --csv layers.csv
     python3 util/profile_model.py noscope_coral --folds 1 4 --layers --backend triton --channel-align 8 --pad-input
-    python3 util/profile_model.py noscope_coral --folds 1 2 --layers --device cpu --precision fp32 \
+    python3 util/profile_model.py noscope_coral --folds 1 2 --layers --device cpu --precision fp32 \\
         --batch-images 8 --iters 3 --peak-tflops 1 --bandwidth-tbs 0.05
 """
 from __future__ import annotations
