@@ -111,6 +111,14 @@ def run(case):
             if case.get("channels_last"):
                 inp = inp.contiguous(memory_format=torch.channels_last)
             return compare(fused.folded(inp), model(inp))
+        if kind == "profile":  # the profiling kernel: same logits, and its per-layer counts
+            inp = torch.randn(-(-n // model.fold), model.in_channels, h, w)
+            prof = torch.zeros(cfg.programs, len(fused.kernel_layers()), dtype=torch.int64)
+            out = torch.empty(inp.shape[0], model(inp).shape[1])
+            fused._launch("folded", inp, "folded", out, inp.shape[0], prof=prof)
+            return {**compare(out, model(inp)), "per_program": prof.tolist(),
+                    "cycles": fused.layer_cycles(inp).tolist(),
+                    "kernel_layers": [type(layer).__name__ for layer in fused.kernel_layers()]}
         want = FoldedClassifier(model)(images)
         if kind == "u8":
             got = fused.images(x)
@@ -214,6 +222,10 @@ SPECIAL_CASES = [
     _case("backend-end-to-end-frames", 4, 8, "pipeline", task="lol/timer-minutes",
           normalize=True),
     _case("empty-batch", 2, 4, "empty", task="sot/timer3"),
+    # the profiling kernel (layer_cycles): 5 inputs, one per group, over 2 programs
+    _case("profile-game", 1, 5, "profile", task="lol/timer-minutes", config=dict(tile=1, programs=2)),
+    _case("profile-noscope-host-head", 2, 10, "profile", task="noscope-coral",
+          config=dict(tile=1, programs=2)),
 ]
 CASES = {c["id"]: c for c in _registry_cases() + SPECIAL_CASES}
 
@@ -251,6 +263,80 @@ def test_kernel_matches_the_eager_model(interpreted, case_id):
     assert row["err"] < 2e-2, row  # fp16 operands and activations, fp32 accumulation
     assert row["regret"] < 2e-2, row  # any argmax that differs is a near-tie
     assert row.get("pipeline_is_its_argmax", True), row
+
+
+@pytest.mark.parametrize("case_id,layers", [
+    ("profile-game", ["Conv", "Pool", "Conv", "Conv", "Conv", "Pool", "Conv", "Pool", "Dense"]),
+    ("profile-noscope-host-head", ["Conv", "Conv"]),  # its two Linear layers run after the kernel
+])
+def test_the_profiling_kernel_counts_every_layer_of_every_group(interpreted, case_id, layers):
+    """Under the interpreter ``_clock`` counts its reads (INTERPRETER_TICK each), so every layer
+    of every group adds one tick: program 0 runs groups 0, 2, 4 and program 1 groups 1, 3. The
+    logits are the plain kernel's (checked against eager by the test above)."""
+    from util.bench.fused_net import INTERPRETER_TICK
+
+    row = interpreted["results"].get(case_id)
+    assert row is not None and "error" not in row, row or interpreted["stderr"]
+    assert row["kernel_layers"] == layers
+    assert row["per_program"] == [[3 * INTERPRETER_TICK] * len(layers), [2 * INTERPRETER_TICK] * len(layers)]
+    assert row["cycles"] == [5 * INTERPRETER_TICK] * len(layers)
+
+
+def test_the_profiling_source_differs_from_the_timed_kernel_only_by_its_counters():
+    plan, _ = plan_network(build_model("lol/goldnumber-fraction", 4).eval())
+    layout = InputLayout(4, 3)
+    timed = kernel_source(plan, layout, FusedConfig())
+    profiled = kernel_source(plan, layout, FusedConfig(), profile=True)
+    assert "_clock" not in timed and "prof_ptr" not in timed
+    n = sum(1 for layer in plan.layers)  # V1's head is in the kernel: every layer is counted
+    assert profiled.count("_clock()") == n + 1 and profiled.count("tl.store(prof_ptr") == n
+    counters = ("t_prev", "t_now", "cycles_", "tl.store(prof_ptr")
+    stripped = "\n".join(line for line in profiled.splitlines() if not any(c in line for c in counters))
+    assert stripped.replace(", _clock  # noqa", "  # noqa").replace(", prof_ptr):", "):") == timed.rstrip("\n")
+
+
+HOPPER_COMPILE = r"""
+import json, sys
+import torch, triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from config.tasks import task_names
+from models import build_model
+from util.bench.fused_net import FusedConfig, FusedNet, _load_kernel, kernel_source
+
+POINTER = {torch.uint8: "*u8", torch.float16: "*fp16", torch.float32: "*fp32"}
+jobs = [(t, 4, "images", False) for t in task_names("game") + task_names("noscope")]
+jobs += [("lol/goldnumber-fraction", 4, "folded", True), ("noscope-coral", 1, "folded", True)]
+for task, fold, layout, profile in jobs:
+    net = FusedNet(build_model(task, fold).eval(), dtype=torch.float16, config=FusedConfig())
+    x, out = (torch.uint8, torch.float32) if layout == "images" else (torch.float16, torch.float16)
+    sig = {"x_ptr": POINTER[x], **{k: "i32" for k in ("s_n", "s_c", "s_h", "s_w", "n_rows", "n_groups")},
+           "norm_ptr": "*fp32", "w_in_ptr": "*fp16", "w_ptr": "*fp16", "b_ptr": "*fp32",
+           "scratch_ptr": "*fp16", "out_ptr": POINTER[out], "feat_ptr": "*fp16",
+           **({"prof_ptr": "*i64"} if profile else {})}
+    fn = _load_kernel(kernel_source(net.plan, net.layouts[layout], net.config, profile))
+    c = triton.compile(ASTSource(fn=fn, signature=sig, constexprs={}), target=GPUTarget("cuda", 90, 32),
+                       options={"num_warps": net.config.num_warps, "num_stages": net.config.num_stages})
+    print("RESULT", json.dumps({"task": task, "profile": profile, "layers": len(net.kernel_layers()),
+                                "clock_reads": c.asm["ptx"].count("%clock64"), "cubin": len(c.asm["cubin"])}))
+"""
+
+
+def test_the_kernels_compile_for_hopper_on_a_cpu(tmp_path):
+    """The interpreter runs the kernel's Python, not Triton's compiler: this compiles the timed
+    kernel of every registry network at f = 4 (uint8 images) and two profiling kernels to an
+    sm_90 cubin (Triton's own ptxas, no GPU needed), so a source the GPU could not build fails
+    here. The profiling kernel reads the cycle counter once per group and once per layer."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.update(PYTHONPATH=str(REPO), FOLDED_CNNS_CACHE=str(tmp_path / "cache"),
+               TRITON_CACHE_DIR=str(tmp_path / "triton"))
+    p = subprocess.run([sys.executable, "-c", HOPPER_COMPILE], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=600)
+    rows = [json.loads(line[len("RESULT "):]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+    assert p.returncode == 0 and len(rows) == 12, p.stderr[-3000:]
+    assert all(r["cubin"] > 0 for r in rows)
+    for r in rows:
+        assert r["clock_reads"] == (r["layers"] + 1 if r["profile"] else 0), r
 
 
 def test_every_registry_network_and_fold_is_covered():

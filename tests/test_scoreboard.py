@@ -11,6 +11,7 @@ import torch
 from config.tasks import get_bench_entry
 from models import model_input_shape
 from models.costs import layer_costs
+from util.bench.backends import BenchError
 from util.bench.config import BenchConfig
 from util.bench.peak import peak_bandwidth, peak_flops
 from util.bench.scoreboard import COLUMNS, scoreboard_fold
@@ -101,3 +102,40 @@ def test_cli_table_and_csv(tmp_path):
 def test_bad_flag_combinations_one_line(flags, needle):
     assert_one_line_error(run_cli("util/profile_model.py", "noscope_coral", "--device", "cpu",
                                   *flags), needle)
+
+
+@pytest.mark.parametrize("model,fold", [("game_lol/goldnumber-fraction", 1), ("game_sot/timer3", 4),
+                                        ("noscope_coral", 2), ("noscope_taipei", 1)])
+def test_fused_rows_share_the_kernel_time_by_cycles_and_follow_the_cost_model(model, fold):
+    """``--layers --backend fused`` (CUDA only) splits the kernel's time over its layers by the
+    cycles each spends (``FusedNet.layer_cycles``) and costs them in order, a pool at nothing and
+    a head run after the kernel (the NoScope CNNs') as its own rows. Here: the networks and
+    costs the scoreboard builds, with given cycles and times."""
+    from util.bench.fused_net import FusedConfig, FusedNet
+    from util.bench.runner import bench_layer_costs, build_bench_model, check_config
+    from util.bench.scoreboard import assemble_fused_rows
+
+    cfg = BenchConfig(model=model, fold=fold, **TINY)
+    target, device = check_config(cfg)
+    costs = bench_layer_costs(target, cfg)
+    net_model, x = build_bench_model(cfg, target, device)
+    net = FusedNet(net_model, dtype=torch.float32, config=FusedConfig())  # the GPU's head rule
+    layers = net.kernel_layers()
+    cycles = list(range(1, len(layers) + 1))
+    features, head = net.host_head()
+    head_rows = [(f"head.{i}", "linear", (x.shape[0], features), 1e-6) for i in range(len(head))]
+    rows = assemble_fused_rows(layers, cycles, 1e-3, head_rows, costs, x.shape[0], 4, PEAK, BANDWIDTH)
+    kernel = rows[:len(layers)]
+    assert [r["us_per_batch"] for r in kernel] == pytest.approx([1e3 * c / sum(cycles) for c in cycles])
+    assert [r["flops"] for r in rows if r["kind"] != "fused maxpool"] == [c.flops for c in costs]
+    assert all(r["flops"] == 0 and r["roofline_us"] == 0 for r in rows if r["kind"] == "fused maxpool")
+    assert bool(head) == model.startswith("noscope")  # their large first Linear runs after it
+    assert [r["layer"] for r in rows[len(layers):]] == [f"head.{i}" for i in range(len(head))]
+    with pytest.raises(BenchError, match="cost model counts"):
+        assemble_fused_rows(layers, cycles, 1e-3, head_rows, costs[:-1], x.shape[0], 4, PEAK, BANDWIDTH)
+
+
+def test_fused_layers_need_a_gpu_one_line():
+    assert_one_line_error(run_cli("util/profile_model.py", "noscope_coral", "--layers", "--backend",
+                                  "fused", "--device", "cpu", "--precision", "fp32"),
+                          "needs a CUDA GPU")

@@ -27,8 +27,10 @@ time max(FLOPs / peak, bytes / bandwidth) and gap (measured / roofline); then th
 layers beside the whole network's time, the layer that loses the most microseconds, and the
 speedup if both networks ran every layer at the roofline (``ai.py --roofline``'s
 ``bound_speedup``). ``--backend triton`` times the layers of the fused-conv network
-(``util/bench/triton_conv.py``; on CPU its op runs ``F.conv2d``). ``--csv`` then writes one
-row per (fold, layer), columns ``util.bench.scoreboard.COLUMNS``.
+(``util/bench/triton_conv.py``; on CPU its op runs ``F.conv2d``). ``--backend fused`` (CUDA
+only) splits the whole-network kernel's time over its layers by the cycles each spends in them
+(``util/bench/scoreboard.py``). ``--csv`` then writes one row per (fold, layer), columns
+``util.bench.scoreboard.COLUMNS``.
 
 Examples::
 
@@ -37,6 +39,7 @@ Examples::
     python3 util/profile_model.py noscope_coral --folds 1 2 --device cpu --precision fp32 --batch-images 16 --iters 2
     python3 util/profile_model.py game_apex/squad_count_v2 --folds 1 4 --layers --csv layers.csv
     python3 util/profile_model.py noscope_coral --folds 1 4 --layers --backend triton --channel-align 8 --pad-input
+    python3 util/profile_model.py game_lol/goldnumber-fraction --folds 1 4 --layers --backend fused
     python3 util/profile_model.py noscope_coral --folds 1 2 --layers --device cpu --precision fp32 \\
         --batch-images 8 --iters 3 --peak-tflops 1 --bandwidth-tbs 0.05
 """
@@ -165,7 +168,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", nargs="+", type=int, default=[1, 4], help="folds to compare (default 1 4)")
     p.add_argument("--backend", choices=LAYER_BACKENDS, default="eager",
                    help="eager (also what cudagraph replays) or compile (max-autotune kernels, no "
-                        "graph); with --layers also triton (the fused-conv network)")
+                        "graph); with --layers also triton (the fused-conv network) and fused (the "
+                        "whole-network kernel, split by its layers' cycles; CUDA only)")
     add_config_arguments(p, PROFILE_SETTINGS, defaults=PROFILE_DEFAULTS)
     p.add_argument("--iters", type=int, default=50, help="profiled and timed calls (default 50)")
     p.add_argument("--top", type=int, default=8, help="kernels listed per fold (default 8)")

@@ -40,7 +40,7 @@ from util.bench.triton_conv import fuse_convs, triton_available
 from util.cli import exception_line
 
 if TYPE_CHECKING:  # fused_net imports BenchError from here
-    from util.bench.fused_net import FusedConfig
+    from util.bench.fused_net import FusedConfig, FusedNet
 
 BACKENDS = ("eager", "cudagraph", "compile", "triton", "fused", "tensorrt", "auto")
 # auto on CUDA probes these (when available) and keeps the fastest; on CPU it is eager.
@@ -185,12 +185,34 @@ def _fused(module: nn.Module, example: torch.Tensor,
             fn(example)  # writes, imports and compiles the kernel: never timed
             return _cudagraph(fn, example).fn
 
-        def seconds(fn: Callable[[torch.Tensor], torch.Tensor]) -> float:
-            return min(time_loop(lambda: fn(example), TUNING_ITERS, example.device) for _ in range(2))
-
-        fn, _ = pick_fastest(candidates or TUNING_CANDIDATES, ready, seconds)
+        fn, _ = pick_fastest(candidates or TUNING_CANDIDATES, ready, _tuning_seconds(example))
     check_same_output(module, fn, example, "fused")
     return Prepared("fused", fn, time.perf_counter() - t0)
+
+
+def _tuning_seconds(example: torch.Tensor) -> Callable[[Callable[[torch.Tensor], torch.Tensor]], float]:
+    """How a candidate setting of the fused kernel is timed: best of 2 loops of replays."""
+    def seconds(fn: Callable[[torch.Tensor], torch.Tensor]) -> float:
+        return min(time_loop(lambda: fn(example), TUNING_ITERS, example.device) for _ in range(2))
+    return seconds
+
+
+def tuned_fused_net(module: nn.Module, example: torch.Tensor) -> FusedNet:
+    """The ``FusedNet`` of the setting the ``fused`` backend keeps for ``module`` on the CUDA
+    input ``example`` (``pick_fastest`` over ``TUNING_CANDIDATES``), checked against eager: what
+    the per-layer scoreboard splits into layers."""
+    from util.bench.fused_net import TUNING_CANDIDATES, FusedNet
+
+    nets: dict[FusedConfig, FusedNet] = {}
+
+    def ready(config: FusedConfig) -> Callable[[torch.Tensor], torch.Tensor]:
+        net = nets[config] = FusedNet(module, dtype=example.dtype, config=config)
+        net.folded(example)  # writes, imports and compiles the kernel: never timed
+        return _cudagraph(net.folded, example).fn
+
+    _, config = pick_fastest(TUNING_CANDIDATES, ready, _tuning_seconds(example))
+    check_same_output(module, nets[config].folded, example, "fused")
+    return nets[config]
 
 
 def pick_fastest(candidates: Sequence[FusedConfig],

@@ -26,7 +26,12 @@ whole network compiled whole, as the benchmark's ``compile``), ``triton`` (the l
 ``F.conv2d`` on CPU; the whole network is the benchmark's ``triton`` backend on CUDA, the
 fused copy eagerly on CPU). Another backend's fused modules fit the same way: add their type
 to ``COMPUTE`` (costed in order, as the convs they replace) and their builder to
-``layer_modules``.
+``layer_modules``. ``fused`` (CUDA only) cannot time a layer alone: its layers run inside one
+kernel. The whole network is timed as the benchmark's ``fused`` backend runs it (its tuned
+setting, ``tuned_fused_net``), the kernel's share is split over its layers by the cycles each
+spends in them (``FusedNet.layer_cycles``: the profiling kernel reads every SM's cycle counter
+at each layer boundary), and a classifier run after the kernel is timed layer by layer, as the
+other backends' layers are. A layer's time then includes waiting at its closing barrier.
 
 Rows (one per fold and layer) are ``TABLE``'s columns; fractions and roofline need the peak
 FLOPs/sec and bandwidth (``util.bench.peak``, measured on CUDA; None on CPU unless given).
@@ -35,7 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -49,7 +54,7 @@ from util.bench.results import Column, CsvTable
 from util.bench.runner import bench_layer_costs, build_bench_model, check_config
 from util.bench.triton_conv import FusedConv3x3, fuse_convs
 
-LAYER_BACKENDS = ("eager", "compile", "triton")
+LAYER_BACKENDS = ("eager", "compile", "triton", "fused")
 TIMING_REPEATS = 3
 # Modules that start a layer and carry one LayerCost each, in execution order.
 COMPUTE = (nn.Conv2d, nn.Linear, BandLimitedConv2d, FusedConv3x3)
@@ -165,14 +170,14 @@ def _network_how(backend: str, device: torch.device) -> str:
     return "compile" if backend == "compile" else "eager"
 
 
-def layer_row(layer: Layer, seconds: float, cost: LayerCost | None, bytes_per_elt: int,
-              peak: float | None, bandwidth: float | None) -> dict[str, Any]:
+def layer_row(name: str, kind: str, input_shape: Sequence[int], seconds: float,
+              cost: LayerCost | None, bytes_per_elt: int, peak: float | None,
+              bandwidth: float | None) -> dict[str, Any]:
     """The numbers of one layer: achieved rates, fractions of the peaks, roofline and gap."""
     flops = cost.flops if cost else 0
     nbytes = cost.bytes(bytes_per_elt) if cost else 0
     roof = max(flops / peak, nbytes / bandwidth) if peak and bandwidth else None
-    return {"layer": layer.name, "kind": layer.kind,
-            "input_shape": "x".join(str(d) for d in layer.input.shape),
+    return {"layer": name, "kind": kind, "input_shape": "x".join(str(d) for d in input_shape),
             "us_per_batch": 1e6 * seconds, "flops": flops, "bytes": nbytes,
             "tflops_per_sec": flops / seconds / 1e12, "gb_per_sec": nbytes / seconds / 1e9,
             "peak_fraction": flops / seconds / peak if peak else None,
@@ -212,6 +217,9 @@ def scoreboard_fold(cfg: BenchConfig, backend: str, iters: int, peak: float | No
     bpe = bytes_per_element(cfg.precision)
     model, x = build_bench_model(cfg, target, device)
     warmup = max(cfg.num_warmup, 2)
+    if backend == "fused":
+        rows, network = fused_layer_rows(model, x, costs, bpe, peak, bandwidth, iters, warmup)
+        return _result(cfg, target, backend, device, rows, network, peak, bandwidth)
     with torch.inference_mode():
         layers = split_layers(layer_modules(model, backend), x)
         computed = [layer for layer in layers if layer.has_cost]
@@ -223,10 +231,18 @@ def scoreboard_fold(cfg: BenchConfig, backend: str, iters: int, peak: float | No
         for layer in layers:
             unit = nn.Sequential(*layer.modules)
             seconds = seconds_per_call(unit, layer.input, _layer_how(backend, device), iters, warmup)
-            rows.append(layer_row(layer, seconds, cost_of.get(id(layer)), bpe, peak, bandwidth))
+            rows.append(layer_row(layer.name, layer.kind, layer.input.shape, seconds,
+                                  cost_of.get(id(layer)), bpe, peak, bandwidth))
             layer.input = None  # type: ignore[assignment]  # free it before the next layer
         del layers, computed, cost_of
         network = seconds_per_call(model, x, _network_how(backend, device), iters, warmup)
+    return _result(cfg, target, backend, device, rows, network, peak, bandwidth)
+
+
+def _result(cfg: BenchConfig, target: Any, backend: str, device: torch.device,
+            rows: list[dict[str, Any]], network: float, peak: float | None,
+            bandwidth: float | None) -> dict[str, Any]:
+    """One fold's scoreboard: its rows (the worst marked) under the fold's common columns."""
     mark_worst(rows)
     f = target.images_per_input
     head = {"model": cfg.model, "fold": target.fold, "backend": backend, "device": device.type,
@@ -234,6 +250,82 @@ def scoreboard_fold(cfg: BenchConfig, backend: str, iters: int, peak: float | No
             "network_us_per_batch": 1e6 * network, "peak_flops_per_sec": peak,
             "peak_bytes_per_sec": bandwidth}
     return {**head, "rows": [{**head, **r} for r in rows]}
+
+
+def _fused_kind(layer: Any) -> tuple[str, tuple[int, ...]]:
+    """A kernel layer's kind and per-input shape (``util.bench.fused_net``'s Conv, Pool, Dense)."""
+    from util.bench.fused_net import Conv, Pool
+
+    if isinstance(layer, Conv):
+        return ("fused conv" + ("+relu" if layer.relu else "") + ("+maxpool" if layer.pool else ""),
+                (layer.cin, layer.height, layer.width))
+    if isinstance(layer, Pool):
+        return "fused maxpool", (layer.channels, layer.height, layer.width)
+    return "fused linear" + ("+relu" if layer.relu else ""), (layer.features_in,)
+
+
+def split_kernel_time(kernel_seconds: float, cycles: Sequence[int]) -> list[float]:
+    """The kernel's time shared out over its layers in proportion to their cycles."""
+    total = sum(cycles)
+    if total <= 0:
+        raise BenchError("the fused kernel's layers counted no cycles; this is a bug, please report it")
+    return [kernel_seconds * c / total for c in cycles]
+
+
+def fused_layer_rows(model: nn.Module, x: torch.Tensor, costs: list[LayerCost], bytes_per_elt: int,
+                     peak: float | None, bandwidth: float | None, iters: int,
+                     warmup: int) -> tuple[list[dict[str, Any]], float]:
+    """The ``fused`` backend's rows (module docstring) and the whole network's seconds."""
+    from util.bench.backends import tuned_fused_net
+
+    if x.device.type != "cuda":
+        raise BenchError("--layers --backend fused needs a CUDA GPU: its layers run inside one "
+                         "kernel and are timed by the GPU's cycle counters; on a CPU use "
+                         "--backend triton or eager")
+    with torch.inference_mode():
+        net = tuned_fused_net(model, x)
+        network = seconds_per_call(net.folded, x, "cudagraph", iters, warmup)
+        features, head = net.host_head()
+        inputs = x.shape[0]
+        h = torch.randn(inputs, features, device=x.device, dtype=x.dtype)
+        head_rows = []
+        for i, (weight, bias, relu) in enumerate(head):
+            def linear(t: torch.Tensor, w: torch.Tensor = weight, b: torch.Tensor = bias,
+                       r: bool = relu) -> torch.Tensor:
+                y = torch.addmm(b, t, w)
+                return y.relu_() if r else y
+            head_rows.append((f"head.{i}", "linear (after the kernel)" + ("+relu" if relu else ""),
+                              (inputs, h.shape[1]), seconds_per_call(linear, h, "cudagraph", iters,
+                                                                    warmup)))
+            h = linear(h)
+        kernel = max(network - sum(r[3] for r in head_rows), 0.0)
+        cycles = net.layer_cycles(x).tolist()
+    rows = assemble_fused_rows(net.kernel_layers(), cycles, kernel, head_rows, costs, inputs,
+                               bytes_per_elt, peak, bandwidth)
+    return rows, network
+
+
+def assemble_fused_rows(layers: Sequence[Any], cycles: Sequence[int], kernel_seconds: float,
+                        head_rows: Sequence[tuple[str, str, tuple[int, ...], float]],
+                        costs: Sequence[LayerCost], inputs: int, bytes_per_elt: int,
+                        peak: float | None, bandwidth: float | None) -> list[dict[str, Any]]:
+    """Rows of the kernel's ``layers`` (their share of ``kernel_seconds`` by ``cycles``) and of
+    the head run after it (name, kind, input shape, seconds), costed in order by ``costs``
+    (convs and linears; a pool costs nothing)."""
+    kinds = [_fused_kind(layer) for layer in layers]
+    costed = [i for i, (kind, _) in enumerate(kinds) if kind != "fused maxpool"]
+    if len(costed) + len(head_rows) != len(costs) or len(cycles) != len(layers):
+        raise BenchError(f"the fused kernel runs {len(costed)} conv/linear layers ({len(cycles)} "
+                         f"counted) and the head {len(head_rows)}, but the cost model counts "
+                         f"{len(costs)}; this is a bug, please report it")
+    cost_of = dict(zip(costed, costs))
+    times = split_kernel_time(kernel_seconds, cycles)
+    rows = [layer_row(f"kernel.{i}", kind, (inputs, *shape), seconds, cost_of.get(i),
+                      bytes_per_elt, peak, bandwidth)
+            for i, ((kind, shape), seconds) in enumerate(zip(kinds, times))]
+    rows += [layer_row(name, kind, shape, seconds, cost, bytes_per_elt, peak, bandwidth)
+             for (name, kind, shape, seconds), cost in zip(head_rows, costs[len(costed):])]
+    return rows
 
 
 def _cell(value: float | None, spec: str, width: int) -> str:
