@@ -7,7 +7,9 @@
 #     bash model_files/h200/fused_table.sh
 # MODELS narrows the table to some benchmark models and STEPS (default: fused triton e2e compile
 # layers) to some of its parts, so that a table too long for one call (560 s timed the fused rows of
-# every model and the triton rows of two) is split over several.
+# every model and the triton rows of two) is split over several. STEPS=fusedlayers (not in the
+# default) writes the fused kernel's per-layer scoreboard of N4 and V1 at f = 1 and 4
+# ($OUT/layers_fused_*.csv): its time split over its layers by their cycle counts.
 # Compiling dominates (the triton backend: ~10 minutes for every model and fold, one process
 # at a time), so a prepass compiles everything in parallel processes first, timing nothing; the
 # timed pass then runs one process at a time and re-runs each Triton autotune alone, so
@@ -51,4 +53,8 @@ if has compile && [ -n "$ORIG" ]; then
 if has layers; then
   timeout $(left) python3 util/profile_model.py noscope_taipei --folds 1 4 --layers --backend triton \
     --channel-align 8 --pad-input --csv $OUT/layers_taipei.csv > $OUT/layers_taipei.txt 2>&1; fi
+if has fusedlayers; then
+  for m in noscope_taipei game_lol/goldnumber-fraction; do n=$(basename ${m#*_})
+    timeout $(left) python3 util/profile_model.py $m --folds 1 4 --layers --backend fused \
+      --csv $OUT/layers_fused_$n.csv > $OUT/layers_fused_$n.txt 2>&1; done; fi
 echo "total $(el) s"
