@@ -7,6 +7,7 @@ so several shards can fill Triton's cache in parallel before one timed pass:
 
     for i in 0 1 2 3; do python3 model_files/h200/fused_sweep.py --compile-only --shard $i 4 & done; wait
     python3 model_files/h200/fused_sweep.py > sweep.jsonl
+    python3 model_files/h200/fused_sweep.py --grid spills --folds 1 4 --resources   # any machine
 
 The defaults of ``FusedConfig`` came from ``--grid full`` on V1, N1 and N3 at f = 1 and 4.
 """
@@ -40,6 +41,12 @@ GRIDS = {
     # the two settings that helped f = 3 in the small grid, alone and together
     "fold": [FusedConfig(), FusedConfig(channel_multiple=16), FusedConfig(block_m=256, num_warps=8),
              FusedConfig(channel_multiple=16, block_m=256, num_warps=8)],
+    # smaller K chunks: ptxas reports 255 registers and 1.2-5.6 KB of spills per thread for the
+    # default at f = 4 (--resources), 0-0.3 KB with block_k 16
+    # (with --per-sm 2 3: at most 168 registers let three 4-warp programs share an SM)
+    "spills": [FusedConfig(), FusedConfig(block_k=32), FusedConfig(block_k=16),
+               FusedConfig(block_k=16, channel_multiple=16), FusedConfig(block_k=16, block_m=256, num_warps=8),
+               FusedConfig(block_k=16, maxnreg=168)],
 }
 
 
@@ -53,11 +60,25 @@ def main() -> None:
     p.add_argument("--shard", type=int, nargs=2, default=[0, 1], metavar=("I", "N"),
                    help="run every N-th job starting at I")
     p.add_argument("--iters", type=int, default=200, help="graph replays per timing (best of 3)")
+    p.add_argument("--per-sm", type=int, nargs="+", default=None,
+                   help="programs per SM to time each setting at (default: 1 2 4 for --grid full, else 2)")
+    p.add_argument("--resources", action="store_true",
+                   help="no GPU needed: each setting's registers per thread, spilled bytes and shared "
+                        "memory as Triton compiles it for sm_90 (FusedNet.compiled_resources)")
     a = p.parse_args()
+    if a.resources:
+        jobs = [(m, f, c) for m in a.models for f in a.folds for c in GRIDS[a.grid]][a.shard[0]::a.shard[1]]
+        for m, f, c in jobs:
+            cfg = BenchConfig(model=m, fold=f, backend="eager", device="cpu", precision="fp32")
+            target, dev = check_config(cfg)
+            model, _ = build_bench_model(cfg, target, dev)
+            res = FusedNet(model, dtype=torch.float16, config=c).compiled_resources()
+            print(json.dumps({"model": m, "fold": f, **asdict(c), **res}), flush=True)
+        return
     if not torch.cuda.is_available():
-        sys.exit("fused_sweep.py needs a CUDA GPU")
+        sys.exit("fused_sweep.py needs a CUDA GPU (or --resources)")
     sms = torch.cuda.get_device_properties(0).multi_processor_count
-    per_sm = [1, 2, 4] if a.grid == "full" else [2]
+    per_sm = a.per_sm or ([1, 2, 4] if a.grid == "full" else [2])
     jobs = [(m, f, c) for m in a.models for f in a.folds for c in GRIDS[a.grid]][a.shard[0]::a.shard[1]]
     for m, f, c in jobs:
         cfg = BenchConfig(model=m, fold=f, backend="eager", device="cuda", channels_last=True)

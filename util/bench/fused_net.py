@@ -64,11 +64,13 @@ import importlib.util
 import itertools
 import math
 import os
+import re
 import sys
 import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -247,6 +249,9 @@ class FusedConfig:
     # channels padded to powers of two (None: 45 -> 64, as measured) or to multiples of this
     # (16: 45 -> 48, 55 -> 64, 90 -> 96): fewer wasted FLOPs at f = 2, 3, in more, smaller dots
     channel_multiple: int | None = None
+    # registers per thread the compiler may use (None: its choice, 255 for every network here,
+    # so two 4-warp programs fill an SM); fewer let more programs share an SM, and spill more
+    maxnreg: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("block_m", "block_n", "block_k", "pool_elements", "dense_block_k",
@@ -256,6 +261,8 @@ class FusedConfig:
                 raise ValueError(f"FusedConfig.{name} must be a power of two >= 16, got {v}")
         if self.tile < 1 or (self.programs is not None and self.programs < 1):
             raise ValueError(f"FusedConfig: tile and programs must be >= 1, got {self}")
+        if self.maxnreg is not None and not 24 <= self.maxnreg <= 255:
+            raise ValueError(f"FusedConfig.maxnreg must be None or 24..255, got {self.maxnreg}")
         if self.channel_multiple is not None and (self.channel_multiple < 16
                                                   or self.channel_multiple % 16):
             raise ValueError("FusedConfig.channel_multiple must be None or a multiple of 16, "
@@ -743,6 +750,16 @@ def feature_elements(steps: list[_Step]) -> int:
     return 0 if last is None else last.np * math.prod(last.layer.out_size)
 
 
+def _ptxas(arch: int) -> str:
+    """Path of the ptxas Triton compiles with (its knob, else the one in its wheel)."""
+    from triton.backends.nvidia import compiler
+
+    try:
+        return compiler.get_ptxas(arch).path
+    except TypeError:  # older Triton: no arch argument
+        return compiler.get_ptxas().path
+
+
 @lru_cache(maxsize=None)
 def _load_kernel(source: str) -> Callable:
     """Import (writing it first if needed) the module of ``source``; its ``fused_forward``."""
@@ -927,6 +944,58 @@ class FusedNet:
         each Linear as (weight (in, out), bias, ReLU after it); (0, []) when the kernel has it."""
         return self._features[layout], list(self._head[layout])
 
+    def _compile_options(self) -> dict[str, int]:
+        """Triton's options of the launch (and of ``compiled_resources``)."""
+        c = self.config
+        return {"num_warps": c.num_warps, "num_stages": c.num_stages,
+                **({"maxnreg": c.maxnreg} if c.maxnreg is not None else {})}
+
+    def kernel_signature(self, layout: str = "folded", profile: bool = False,
+                         input_dtype: torch.dtype | None = None) -> dict[str, str]:
+        """Triton's types of the kernel's arguments as ``_launch`` passes them: inputs of
+        ``input_dtype`` (default: uint8 images, or folded inputs in the operand dtype)."""
+        pointer = {torch.uint8: "*u8", torch.float16: "*fp16", torch.bfloat16: "*bf16",
+                   torch.float32: "*fp32"}
+        x = input_dtype or (torch.uint8 if layout == "images" else self.dtype)
+        out = torch.float32 if layout == "images" else x
+        op = pointer[self.dtype]
+        return {"x_ptr": pointer[x], **{k: "i32" for k in ("s_n", "s_c", "s_h", "s_w", "n_rows",
+                                                          "n_groups")},
+                "norm_ptr": "*fp32", "w_in_ptr": op, "w_ptr": op, "b_ptr": "*fp32",
+                "scratch_ptr": op, "out_ptr": pointer[out],
+                "feat_ptr": op if self._features[layout] else pointer[out],
+                **({"prof_ptr": "*i64"} if profile else {})}
+
+    def compiled_resources(self, layout: str = "folded", profile: bool = False,
+                           arch: int = 90) -> dict[str, Any]:
+        """Registers per thread, spilled bytes and shared memory of the kernel as Triton compiles
+        it for ``sm_<arch>``, read from ptxas' report; runs on any machine (no GPU: Triton's
+        own compiler and ptxas). 255 registers per thread let at most two 4-warp programs share
+        an SM's 64K registers; spills go to local memory."""
+        import subprocess
+        import tempfile
+
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+
+        fn = _load_kernel(kernel_source(self.plan, self.layouts[layout], self.config, profile))
+        compiled = triton.compile(ASTSource(fn=fn, signature=self.kernel_signature(layout, profile),
+                                            constexprs={}),
+                                  target=GPUTarget("cuda", arch, 32), options=self._compile_options())
+        with tempfile.TemporaryDirectory() as tmp:
+            ptx = Path(tmp) / "fused.ptx"
+            ptx.write_text(compiled.asm["ptx"])
+            report = subprocess.run([_ptxas(arch), f"-arch=sm_{arch}a" if arch >= 90 else f"-arch=sm_{arch}",
+                                     "-v", str(ptx), "-o", str(Path(tmp) / "fused.cubin")],
+                                    capture_output=True, text=True, check=True).stderr
+        registers = re.search(r"Used (\d+) registers", report)
+        spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", report)
+        return {"registers": int(registers.group(1)) if registers else None,
+                "spill_store_bytes": int(spills.group(1)) if spills else 0,
+                "spill_load_bytes": int(spills.group(2)) if spills else 0,
+                "shared_bytes": int(compiled.metadata.shared),
+                "clock_reads": compiled.asm["ptx"].count("%clock64")}
+
     def layer_cycles(self, x: torch.Tensor) -> torch.Tensor:
         """Cycles the kernel spends in each of its layers (``kernel_layers``) on the network
         inputs ``x`` (as ``folded``), summed over its programs: one launch of the profiling
@@ -1005,8 +1074,7 @@ class FusedNet:
             raise FuseError(f"fused: the profile buffer has {prof.shape[0]} rows for {programs} programs")
         self.kernel(layout, profile=prof is not None)[(programs,)](
             x, *x.stride(), x.shape[0], groups, self._norm[norm], w_in, w, b, self._scratch, out,
-            feat, *(() if prof is None else (prof,)), num_warps=self.config.num_warps,
-            num_stages=self.config.num_stages)
+            feat, *(() if prof is None else (prof,)), **self._compile_options())
         if head:
             h = feat[:inputs]
             for weight, bias, relu in head:
