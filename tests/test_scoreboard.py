@@ -133,6 +133,13 @@ def test_fused_rows_share_the_kernel_time_by_cycles_and_follow_the_cost_model(mo
     assert [r["layer"] for r in rows[len(layers):]] == [f"head.{i}" for i in range(len(head))]
     with pytest.raises(BenchError, match="cost model counts"):
         assemble_fused_rows(layers, cycles, 1e-3, head_rows, costs[:-1], x.shape[0], 4, PEAK, BANDWIDTH)
+    # the table: the kernel's layers and the profiling kernel's own time beside the timed one's
+    from util.bench.scoreboard import _result, format_scoreboard, scoreboard_csv
+    res = {**_result(cfg, target, "fused", device, rows, 1e-3 + 1e-6 * len(head), PEAK, BANDWIDTH),
+           "profiled_us_per_batch": 1050.0}
+    text = format_scoreboard([res])
+    assert "kernel.0" in text and "with the profiling kernel" in text and "1050.0 us" in text
+    assert len(scoreboard_csv([res]).splitlines()) == 1 + len(rows)
 
 
 def test_fused_layers_need_a_gpu_one_line():

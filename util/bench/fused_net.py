@@ -996,45 +996,32 @@ class FusedNet:
                 "shared_bytes": int(compiled.metadata.shared),
                 "clock_reads": compiled.asm["ptx"].count("%clock64")}
 
+    def profiled(self, x: torch.Tensor, prof: torch.Tensor) -> torch.Tensor:
+        """``folded(x)`` by the profiling kernel, adding each program's cycles per layer
+        (``kernel_layers``) into ``prof`` (int64, programs x layers; ``profile_buffer``)."""
+        p = self.plan
+        if x.dim() != 4 or tuple(x.shape[1:]) != (p.in_channels, p.height, p.width):
+            raise FuseError(f"fused: inputs must be (B, {p.in_channels}, {p.height}, {p.width}), "
+                            f"got {tuple(x.shape)}")
+        out = torch.empty(x.shape[0], p.num_outputs, device=x.device, dtype=x.dtype)
+        return self._launch("folded", x, "folded", out, x.shape[0], prof=prof)
+
+    def profile_buffer(self, x: torch.Tensor) -> torch.Tensor:
+        """A zeroed (programs, kernel layers) int64 buffer for ``profiled(x, ...)``."""
+        groups = -(-x.shape[0] // self.config.tile)
+        return torch.zeros(self._programs(groups, x.device), len(self.kernel_layers()),
+                           dtype=torch.int64, device=x.device)
+
     def layer_cycles(self, x: torch.Tensor) -> torch.Tensor:
         """Cycles the kernel spends in each of its layers (``kernel_layers``) on the network
         inputs ``x`` (as ``folded``), summed over its programs: one launch of the profiling
         kernel, whose layer boundaries read each SM's cycle counter. Shares of the sum are
-        shares of the kernel's time; waiting at a layer's closing barrier counts to the layer."""
-        p = self.plan
-        if x.dim() != 4 or tuple(x.shape[1:]) != (p.in_channels, p.height, p.width):
-            raise FuseError(f"fused: inputs must be (B, {p.in_channels}, {p.height}, {p.width}), "
-                            f"got {tuple(x.shape)}")
-        groups = -(-x.shape[0] // self.config.tile)
-        layers = len(self.kernel_layers())
-        prof = torch.zeros(self._programs(groups, x.device), layers, dtype=torch.int64,
-                           device=x.device)
-        out = torch.empty(x.shape[0], p.num_outputs, device=x.device, dtype=x.dtype)
-        self._launch("folded", x, "folded", out, x.shape[0], prof=prof)
+        shares of the kernel's time; waiting at a layer's closing barrier counts to the layer.
+        The profiling kernel is compiled on its own, so its registers (and spills) may differ
+        a little from the timed kernel's: the shares are close, not exact."""
+        prof = self.profile_buffer(x)
+        self.profiled(x, prof)
         return prof.sum(0).cpu()
-
-    def source(self, layout: str = "images") -> str:
-        return kernel_source(self.plan, self.layouts[layout], self.config)
-
-    def images(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.plan
-        if x.dim() != 4 or tuple(x.shape[1:]) != (p.image_channels, p.height, p.width):
-            raise FuseError(f"fused: images must be (N, {p.image_channels}, {p.height}, "
-                            f"{p.width}), got {tuple(x.shape)}")
-        if x.dtype != torch.uint8 and not x.dtype.is_floating_point:
-            raise FuseError(f"fused: images must be uint8 or float, got {x.dtype}")
-        norm = "images" if x.dtype == torch.uint8 else "float_images"
-        out = torch.empty(x.shape[0], p.num_outputs // p.fold, device=x.device,
-                          dtype=torch.float32)
-        return self._launch("images", x, norm, out, -(-x.shape[0] // p.fold))
-
-    def folded(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.plan
-        if x.dim() != 4 or tuple(x.shape[1:]) != (p.in_channels, p.height, p.width):
-            raise FuseError(f"fused: inputs must be (B, {p.in_channels}, {p.height}, {p.width}), "
-                            f"got {tuple(x.shape)}")
-        out = torch.empty(x.shape[0], p.num_outputs, device=x.device, dtype=x.dtype)
-        return self._launch("folded", x, "folded", out, x.shape[0])
 
     def _programs(self, groups: int, device: torch.device) -> int:
         if self.config.programs is not None:

@@ -218,8 +218,10 @@ def scoreboard_fold(cfg: BenchConfig, backend: str, iters: int, peak: float | No
     model, x = build_bench_model(cfg, target, device)
     warmup = max(cfg.num_warmup, 2)
     if backend == "fused":
-        rows, network = fused_layer_rows(model, x, costs, bpe, peak, bandwidth, iters, warmup)
-        return _result(cfg, target, backend, device, rows, network, peak, bandwidth)
+        rows, network, profiled = fused_layer_rows(model, x, costs, bpe, peak, bandwidth, iters,
+                                                   warmup)
+        return {**_result(cfg, target, backend, device, rows, network, peak, bandwidth),
+                "profiled_us_per_batch": 1e6 * profiled}
     with torch.inference_mode():
         layers = split_layers(layer_modules(model, backend), x)
         computed = [layer for layer in layers if layer.has_cost]
@@ -274,8 +276,9 @@ def split_kernel_time(kernel_seconds: float, cycles: Sequence[int]) -> list[floa
 
 def fused_layer_rows(model: nn.Module, x: torch.Tensor, costs: list[LayerCost], bytes_per_elt: int,
                      peak: float | None, bandwidth: float | None, iters: int,
-                     warmup: int) -> tuple[list[dict[str, Any]], float]:
-    """The ``fused`` backend's rows (module docstring) and the whole network's seconds."""
+                     warmup: int) -> tuple[list[dict[str, Any]], float, float]:
+    """The ``fused`` backend's rows (module docstring), the whole network's seconds and the
+    profiling kernel's (with the head after it), which show how much the counters cost."""
     from util.bench.backends import tuned_fused_net
 
     if x.device.type != "cuda":
@@ -300,9 +303,11 @@ def fused_layer_rows(model: nn.Module, x: torch.Tensor, costs: list[LayerCost], 
             h = linear(h)
         kernel = max(network - sum(r[3] for r in head_rows), 0.0)
         cycles = net.layer_cycles(x).tolist()
+        prof = net.profile_buffer(x)  # the profiling kernel timed as the timed one is
+        profiled = seconds_per_call(lambda t: net.profiled(t, prof), x, "cudagraph", iters, warmup)
     rows = assemble_fused_rows(net.kernel_layers(), cycles, kernel, head_rows, costs, inputs,
                                bytes_per_elt, peak, bandwidth)
-    return rows, network
+    return rows, network, profiled
 
 
 def assemble_fused_rows(layers: Sequence[Any], cycles: Sequence[int], kernel_seconds: float,
@@ -383,6 +388,10 @@ def format_scoreboard(results: list[dict[str, Any]]) -> str:
         if roof:
             text += f", roofline {roof:.1f} us (whole network / roofline {res['network_us_per_batch'] / roof:.2f})"
         lines.append(text)
+        if "profiled_us_per_batch" in res:
+            lines.append(f"  with the profiling kernel (a cycle count per layer) the network took "
+                         f"{res['profiled_us_per_batch']:.1f} us per batch; the layers' shares "
+                         "come from it, their times from the timed kernel")
         worst = next((r for r in rows if r["worst"]), None)
         if worst is not None:
             lines.append(f"  largest gap: {worst['layer']} ({worst['kind']}) {worst['us_per_batch']:.1f} us "
