@@ -249,8 +249,9 @@ class FusedConfig:
     # channels padded to powers of two (None: 45 -> 64, as measured) or to multiples of this
     # (16: 45 -> 48, 55 -> 64, 90 -> 96): fewer wasted FLOPs at f = 2, 3, in more, smaller dots
     channel_multiple: int | None = None
-    # registers per thread the compiler may use (None: its choice, 255 for every network here,
-    # so two 4-warp programs fill an SM); fewer let more programs share an SM, and spill more
+    # registers per thread the compiler may use (None: its choice, 255 for every network at the
+    # default setting, so two 4-warp programs fill an SM); fewer let more programs share an SM,
+    # and spill more (model_files/h200/README.md, "registers and spills")
     maxnreg: int | None = None
 
     def __post_init__(self) -> None:
