@@ -62,3 +62,29 @@ def test_pieces_train_pack_and_resume(tmp_path):
                     for r in runs.values()} for d in "ab"}
     assert compiled == {"a": {False}, "b": {True}}, compiled
     assert sorted((tmp_path / "out2").glob("game_runs.tgz.*"))
+
+    # a finished run keeps only done.json, stats.csv and config.json in the packed state once the
+    # repository ships its best.pth (SHIPPED); one not shipped yet keeps its best.pth to be shipped
+    third = tmp_path / "c"
+    third.mkdir()
+    subprocess.run(f"cat {tmp_path / 'out2'}/game_runs.tgz.* | tar xzf -", shell=True, cwd=third, check=True)
+    shipped_root = tmp_path / "shipped"
+    for rel, ship in (("runs/paper-h200/sot/timer3/fold1", "sot/timer3/fold1"),
+                      ("runs/paper-h200-batch32/sot/timer3/fold4", "batch32/sot/timer3/fold4"),
+                      ("runs/paper-h200/apex/squad_count_v2/fold1", None)):
+        for folder in [third / rel] + ([shipped_root / ship] if ship else []):
+            folder.mkdir(parents=True)
+            for name in ("done.json", "best.pth", "stats.csv", "config.json"):
+                (folder / name).write_text("{}")
+    third_run = subprocess.run(["bash", str(SCRIPT)], cwd=third, capture_output=True, text=True, timeout=300, env={
+        **os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "OUT": str(tmp_path / "out3"),
+        "DATA_ROOT": str(tmp_path / "gd"), "WORK": str(tmp_path / "w-c"), "DEVICE": "cpu", "AMP": "none",
+        "SCALE": "0.005", "BUDGET": "5", "TASKS": "", "EFF": "", "B32_TASKS": "", "SHIPPED": str(shipped_root)})
+    assert third_run.returncode == 0, third_run.stdout[-3000:] + third_run.stderr[-3000:]
+    listing = subprocess.run(f"cat {tmp_path / 'out3'}/game_runs.tgz.* | tar tzf -", shell=True,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert "runs/paper-h200/sot/timer3/fold1/done.json" in listing
+    assert "runs/paper-h200/sot/timer3/fold1/best.pth" not in listing
+    assert "runs/paper-h200-batch32/sot/timer3/fold4/best.pth" not in listing
+    assert "runs/paper-h200/apex/squad_count_v2/fold1/best.pth" in listing  # not shipped yet
+    assert f"runs/paper-h200/{V3}/fold2/current.pth" in listing  # unfinished: all of it

@@ -7,7 +7,8 @@
 #   BUDGET=S    train for S seconds, then stop every run (each keeps its last epoch)
 #   RESUME_FROM=DIR  unpack DIR/game_runs.tgz.* (a previous piece's output) when runs/ has none
 # After training, runs/paper-h200, runs/paper-h200-batch32 (and -batch64, -lr<rate>) are packed as $OUT/game_runs.tgz.*
-# (15 MB parts). runs/ is made in the current folder. On a CUDA machine, from the repository root:
+# (15 MB parts; a finished run without current.pth, and without best.pth once SHIPPED, default
+# model_files/paper-h200, holds it). runs/ is made in the current folder. On a CUDA machine, from the repository root:
 #   BUDGET=540 OUT=/tmp/out bash model_files/paper-h200/game_table.sh
 # Every run starts at once (one train.py per task and kind of run), each as soon as its task's data
 # is ready: the data is drawn in the background, smallest task first, while the GPU trains.
@@ -150,7 +151,12 @@ for s in sorted(pathlib.Path("runs").rglob("stats.csv")):
           f"train {tr:.3f} s, train+eval {sec:.3f} s{done}")
 PY
 for log in $(ls $W/*.log | grep -v /monitor.log); do tail -n 2 $log; done  # data and every kind of run
-# a finished run needs no current.pth to be skipped next time (done.json says it is done)
-tar czf - $(for d in $(find runs -name done.json -printf "%h\n"); do echo "--exclude=$d/current.pth"; done) \
+# a finished run needs no current.pth to be skipped next time (done.json says it is done), nor its
+# best.pth once the repository ships it (SHIPPED: runs/paper-h200 -> SHIPPED, -batch32 -> SHIPPED/batch32)
+SHIPPED=${SHIPPED:-$REPO/model_files/paper-h200}
+shipped() { case $1 in runs/paper-h200/*) echo $SHIPPED/${1#runs/paper-h200/};;
+  runs/paper-h200-batch32/*) echo $SHIPPED/batch32/${1#runs/paper-h200-batch32/};; esac; }
+tar czf - $(for d in $(find runs -name done.json -printf "%h\n"); do echo "--exclude=$d/current.pth"
+  s=$(shipped $d); [ -n "$s" ] && [ -f $s/best.pth ] && [ -f $s/done.json ] && echo "--exclude=$d/best.pth"; done) \
   $(ls -d runs/paper-h200* 2>/dev/null) | split -b 15M - $OUT/game_runs.tgz.
 ls -la $OUT; echo "total $(( $(date +%s) - t0 )) s"
