@@ -1024,6 +1024,29 @@ class FusedNet:
         self.profiled(x, prof)
         return prof.sum(0).cpu()
 
+    def source(self, layout: str = "images") -> str:
+        return kernel_source(self.plan, self.layouts[layout], self.config)
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.plan
+        if x.dim() != 4 or tuple(x.shape[1:]) != (p.image_channels, p.height, p.width):
+            raise FuseError(f"fused: images must be (N, {p.image_channels}, {p.height}, "
+                            f"{p.width}), got {tuple(x.shape)}")
+        if x.dtype != torch.uint8 and not x.dtype.is_floating_point:
+            raise FuseError(f"fused: images must be uint8 or float, got {x.dtype}")
+        norm = "images" if x.dtype == torch.uint8 else "float_images"
+        out = torch.empty(x.shape[0], p.num_outputs // p.fold, device=x.device,
+                          dtype=torch.float32)
+        return self._launch("images", x, norm, out, -(-x.shape[0] // p.fold))
+
+    def folded(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.plan
+        if x.dim() != 4 or tuple(x.shape[1:]) != (p.in_channels, p.height, p.width):
+            raise FuseError(f"fused: inputs must be (B, {p.in_channels}, {p.height}, {p.width}), "
+                            f"got {tuple(x.shape)}")
+        out = torch.empty(x.shape[0], p.num_outputs, device=x.device, dtype=x.dtype)
+        return self._launch("folded", x, "folded", out, x.shape[0])
+
     def _programs(self, groups: int, device: torch.device) -> int:
         if self.config.programs is not None:
             wanted = self.config.programs
