@@ -180,37 +180,40 @@ def _fused(module: nn.Module, example: torch.Tensor,
         fn = build(None)
         fn(example)
     else:
-        def ready(config: FusedConfig) -> Callable[[torch.Tensor], torch.Tensor]:
-            fn = build(config)
-            fn(example)  # writes, imports and compiles the kernel: never timed
-            return _cudagraph(fn, example).fn
-
-        fn, _ = pick_fastest(candidates or TUNING_CANDIDATES, ready, _tuning_seconds(example))
+        fn, _ = _tune_fused(build, example, candidates or TUNING_CANDIDATES)
     check_same_output(module, fn, example, "fused")
     return Prepared("fused", fn, time.perf_counter() - t0)
 
 
-def _tuning_seconds(example: torch.Tensor) -> Callable[[Callable[[torch.Tensor], torch.Tensor]], float]:
-    """How a candidate setting of the fused kernel is timed: best of 2 loops of replays."""
+def _tune_fused(build: Callable[[FusedConfig], Callable[[torch.Tensor], torch.Tensor]],
+                example: torch.Tensor, candidates: Sequence[FusedConfig],
+                ) -> tuple[Callable[[torch.Tensor], torch.Tensor], FusedConfig]:
+    """The CUDA-graph replay of the fastest of ``candidates`` (``build`` makes a setting's
+    forward) and that setting: each compiled, captured and timed on ``example``."""
+    def ready(config: FusedConfig) -> Callable[[torch.Tensor], torch.Tensor]:
+        fn = build(config)
+        fn(example)  # writes, imports and compiles the kernel: never timed
+        return _cudagraph(fn, example).fn
+
     def seconds(fn: Callable[[torch.Tensor], torch.Tensor]) -> float:
         return min(time_loop(lambda: fn(example), TUNING_ITERS, example.device) for _ in range(2))
-    return seconds
+
+    return pick_fastest(candidates, ready, seconds)
 
 
 def tuned_fused_net(module: nn.Module, example: torch.Tensor) -> FusedNet:
     """The ``FusedNet`` of the setting the ``fused`` backend keeps for ``module`` on the CUDA
-    input ``example`` (``pick_fastest`` over ``TUNING_CANDIDATES``), checked against eager: what
+    input ``example`` (``_tune_fused`` over ``TUNING_CANDIDATES``), checked against eager: what
     the per-layer scoreboard splits into layers."""
     from util.bench.fused_net import TUNING_CANDIDATES, FusedNet
 
     nets: dict[FusedConfig, FusedNet] = {}
 
-    def ready(config: FusedConfig) -> Callable[[torch.Tensor], torch.Tensor]:
-        net = nets[config] = FusedNet(module, dtype=example.dtype, config=config)
-        net.folded(example)  # writes, imports and compiles the kernel: never timed
-        return _cudagraph(net.folded, example).fn
+    def build(config: FusedConfig) -> Callable[[torch.Tensor], torch.Tensor]:
+        nets[config] = FusedNet(module, dtype=example.dtype, config=config)
+        return nets[config].folded
 
-    _, config = pick_fastest(TUNING_CANDIDATES, ready, _tuning_seconds(example))
+    _, config = _tune_fused(build, example, TUNING_CANDIDATES)
     check_same_output(module, nets[config].folded, example, "fused")
     return nets[config]
 

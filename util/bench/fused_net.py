@@ -979,8 +979,7 @@ class FusedNet:
         from triton.backends.compiler import GPUTarget
         from triton.compiler import ASTSource
 
-        fn = _load_kernel(kernel_source(self.plan, self.layouts[layout], self.config, profile))
-        compiled = triton.compile(ASTSource(fn=fn, signature=self.kernel_signature(layout, profile),
+        compiled = triton.compile(ASTSource(fn=self.kernel(layout, profile), signature=self.kernel_signature(layout, profile),
                                             constexprs={}),
                                   target=GPUTarget("cuda", arch, 32), options=self._compile_options())
         with tempfile.TemporaryDirectory() as tmp:

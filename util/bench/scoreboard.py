@@ -302,9 +302,11 @@ def fused_layer_rows(model: nn.Module, x: torch.Tensor, costs: list[LayerCost], 
                                                                     warmup)))
             h = linear(h)
         kernel = max(network - sum(r[3] for r in head_rows), 0.0)
-        cycles = net.layer_cycles(x).tolist()
-        prof = net.profile_buffer(x)  # the profiling kernel timed as the timed one is
+        # the profiling kernel, timed as the timed one is; its cycles add up over every launch,
+        # in the same proportions as one launch's (FusedNet.layer_cycles)
+        prof = net.profile_buffer(x)
         profiled = seconds_per_call(lambda t: net.profiled(t, prof), x, "cudagraph", iters, warmup)
+        cycles = prof.sum(0).tolist()
     rows = assemble_fused_rows(net.kernel_layers(), cycles, kernel, head_rows, costs, inputs,
                                bytes_per_elt, peak, bandwidth)
     return rows, network, profiled
@@ -317,8 +319,10 @@ def assemble_fused_rows(layers: Sequence[Any], cycles: Sequence[int], kernel_sec
     """Rows of the kernel's ``layers`` (their share of ``kernel_seconds`` by ``cycles``) and of
     the head run after it (name, kind, input shape, seconds), costed in order by ``costs``
     (convs and linears; a pool costs nothing)."""
+    from util.bench.fused_net import Pool
+
     kinds = [_fused_kind(layer) for layer in layers]
-    costed = [i for i, (kind, _) in enumerate(kinds) if kind != "fused maxpool"]
+    costed = [i for i, layer in enumerate(layers) if not isinstance(layer, Pool)]
     if len(costed) + len(head_rows) != len(costs) or len(cycles) != len(layers):
         raise BenchError(f"the fused kernel runs {len(costed)} conv/linear layers ({len(cycles)} "
                          f"counted) and the head {len(head_rows)}, but the cost model counts "
